@@ -1,0 +1,90 @@
+"""Where the workbench keeps its files, and the model configuration defaults.
+
+Everything is resolved from the project home: the folder holding ``models/`` and
+``data/`` (found by walking up from the current directory, or set with
+``AIOPS_HOME``). Real datasets are read from ``AIOPS_DATASETS``, by default
+``../shared/datasets`` beside the project home.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aiops.errors import ConfigError, DataError
+
+
+def project_home() -> Path:
+    """Return the project home folder (``AIOPS_HOME`` or the nearest ancestor
+    of the current directory that holds both ``models/`` and ``data/``)."""
+    explicit = os.environ.get("AIOPS_HOME")
+    if explicit:
+        return Path(explicit).resolve()
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "models").is_dir() and (folder / "data").is_dir():
+            return folder
+    return here
+
+
+def data_dir() -> Path:
+    """Folder for scenario specs (committed) and generated datasets (ignored)."""
+    return project_home() / "data"
+
+
+def scenarios_dir() -> Path:
+    return data_dir() / "scenarios"
+
+
+def datasets_root() -> Path:
+    """Folder of generated (simulated) datasets, one sub-folder per dataset."""
+    return data_dir() / "generated"
+
+
+def real_datasets_dir(must_exist: bool = True) -> Path:
+    """Folder of the real public datasets (NAB, SMD, SKAB, ...)."""
+    raw = os.environ.get("AIOPS_DATASETS")
+    path = Path(raw) if raw else project_home().parent / "shared" / "datasets"
+    path = path.resolve()
+    if must_exist and not path.is_dir():
+        source = "AIOPS_DATASETS" if raw else "the default ../shared/datasets"
+        raise DataError(
+            f"datasets folder {path} (from {source}) does not exist; "
+            "set AIOPS_DATASETS to the folder holding nab/, smd/, skab/"
+        )
+    return path
+
+
+def models_config_dir() -> Path:
+    return project_home() / "models"
+
+
+def load_model_config(
+    family: str, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Read ``models/<family>.yaml`` and apply ``overrides`` on top.
+
+    Overrides may only name keys that the defaults file declares, so that a
+    typo on the command line is refused instead of silently ignored.
+    """
+    path = models_config_dir() / f"{family}.yaml"
+    if not path.is_file():
+        raise ConfigError(
+            f"model configuration {path} not found; expected one YAML file per "
+            "model family under models/"
+        )
+    with path.open() as handle:
+        config = yaml.safe_load(handle) or {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path} must hold a mapping of parameter: value")
+    for key, value in (overrides or {}).items():
+        if key not in config:
+            allowed = ", ".join(sorted(config))
+            raise ConfigError(
+                f"unknown {family} parameter {key!r}; allowed: {allowed}"
+            )
+        config[key] = value
+    return config
