@@ -83,8 +83,6 @@ def load_model_config(
     for key, value in (overrides or {}).items():
         if key not in config:
             allowed = ", ".join(sorted(config))
-            raise ConfigError(
-                f"unknown {family} parameter {key!r}; allowed: {allowed}"
-            )
+            raise ConfigError(f"unknown {family} parameter {key!r}; allowed: {allowed}")
         config[key] = value
     return config

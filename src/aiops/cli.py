@@ -1,0 +1,408 @@
+"""The ``aiops`` command line: one subcommand per step of the workbench.
+
+Bad input ends with one line on stderr and a non-zero exit status; tracebacks
+are kept for bugs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from aiops.errors import AiopsError, ConfigError
+from aiops.tracking import configure_environment
+
+PROFILE_HELP = "System profile: production, development or experimental."
+SET_HELP = (
+    "Override a model parameter, as FAMILY.KEY=VALUE (for example "
+    "lstm.epochs=3 or xgboost.n_estimators=100). Repeatable."
+)
+
+app = typer.Typer(
+    name="aiops",
+    help=(
+        "AIOps workbench: simulate a service fleet with injected faults, train "
+        "LSTM anomaly detectors and XGBoost load forecasters, track them in "
+        "MLflow, and judge scaling policies in closed loop."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+train_app = typer.Typer(help="Train a model on a simulated dataset and register it.")
+evaluate_app = typer.Typer(help="Evaluate models on simulated or real data.")
+app.add_typer(train_app, name="train")
+app.add_typer(evaluate_app, name="evaluate")
+
+console = Console()
+
+
+def default_profile() -> str:
+    return os.environ.get("DEPLOY_ENV", "production")
+
+
+def positive_days(value: float) -> float:
+    if not value > 0:
+        raise typer.BadParameter(f"expected a number of days > 0, got {value:g}")
+    return value
+
+
+def parse_overrides(pairs: list[str] | None) -> dict[str, dict[str, Any]]:
+    """Turn ``family.key=value`` strings into ``{family: {key: value}}``."""
+    overrides: dict[str, dict[str, Any]] = {}
+    for pair in pairs or []:
+        name, separator, raw = pair.partition("=")
+        family, dot, key = name.partition(".")
+        if not separator or not dot or not key:
+            raise ConfigError(
+                f"--set {pair!r} is not FAMILY.KEY=VALUE; for example "
+                "--set lstm.epochs=3"
+            )
+        overrides.setdefault(family, {})[key] = yaml.safe_load(raw)
+    unknown = set(overrides) - {"lstm", "xgboost"}
+    if unknown:
+        raise ConfigError(
+            f"--set names unknown model family {sorted(unknown)[0]!r}; "
+            "expected lstm or xgboost"
+        )
+    return overrides
+
+
+def check_profile(profile: str) -> None:
+    """Fail before any work starts if the profile's scenario is not valid."""
+    from aiops.simulator import load_scenario
+
+    load_scenario(profile)
+
+
+Profile = Annotated[
+    str, typer.Option("--profile", "-p", help=PROFILE_HELP, show_default=False)
+]
+Days = Annotated[
+    float, typer.Option(help="Days of telemetry to simulate.", callback=positive_days)
+]
+Seed = Annotated[int, typer.Option(help="Random seed: same seed, same bytes.")]
+Overrides = Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)]
+
+
+@app.command()
+def run(
+    profile: Profile = "",
+    days: Days = 14.0,
+    seed: Seed = 7,
+    real: Annotated[
+        bool,
+        typer.Option(
+            "--real", help="Also train and evaluate the detector on NAB series."
+        ),
+    ] = False,
+    overrides: Overrides = None,
+) -> None:
+    """Run the main job: simulate, train, register, replay policies, report."""
+    profile = profile or default_profile()
+    parsed = parse_overrides(overrides)
+    check_profile(profile)
+    if real:
+        from aiops.config import real_datasets_dir
+
+        real_datasets_dir()
+
+    from aiops.flows import aiops_pipeline
+
+    summary = aiops_pipeline(
+        profile=profile,
+        days=days,
+        seed=seed,
+        real=real,
+        lstm=parsed.get("lstm"),
+        xgboost=parsed.get("xgboost"),
+    )
+    print_summary(summary)
+
+
+@app.command()
+def simulate(
+    profile: Profile = "",
+    days: Days = 14.0,
+    seed: Seed = 7,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Output folder (default data/generated/NAME)."),
+    ] = None,
+) -> None:
+    """Simulate the system model and write a labelled dataset folder."""
+    from aiops.config import datasets_root
+    from aiops.simulator import load_scenario, simulate, write_dataset
+    from aiops.steps import dataset_name
+
+    profile = profile or default_profile()
+    scenario = load_scenario(profile)
+    with console.status(f"simulating {days:g} days of {profile}"):
+        telemetry = simulate(scenario, days=days, seed=seed)
+        folder = out or datasets_root() / dataset_name(profile, days, seed)
+        path = write_dataset(telemetry, folder, overwrite=out is None)
+    summary = telemetry.summary()
+    console.print(
+        f"wrote {path} ({len(telemetry.labels)} steps, "
+        f"{len(telemetry.incidents)} incidents: "
+        f"{', '.join(sorted(set(telemetry.incidents['kind'])))})"
+    )
+    console.print(summary)
+
+
+DatasetOption = Annotated[
+    str | None,
+    typer.Option(help="Dataset folder written by `aiops simulate` (default: latest)."),
+]
+
+
+@train_app.command("detector")
+def train_detector(dataset: DatasetOption = None, overrides: Overrides = None) -> None:
+    """Train the LSTM detector, evaluate it on held-out days, register it."""
+    from aiops.flows import train_detector_flow
+
+    parsed = parse_overrides(overrides)
+    result = train_detector_flow(dataset=dataset, lstm=parsed.get("lstm"))
+    console.print(result)
+
+
+@train_app.command("forecaster")
+def train_forecaster(
+    dataset: DatasetOption = None, overrides: Overrides = None
+) -> None:
+    """Train the XGBoost load forecaster, compare with seasonal naive, register."""
+    from aiops.flows import train_forecaster_flow
+
+    parsed = parse_overrides(overrides)
+    result = train_forecaster_flow(dataset=dataset, xgboost=parsed.get("xgboost"))
+    console.print(result)
+
+
+@evaluate_app.command("detector")
+def evaluate_detector(
+    benchmark: Annotated[
+        str, typer.Option(help="Corpus: nab (real) or sim (latest simulated).")
+    ] = "nab",
+    dataset: DatasetOption = None,
+    overrides: Overrides = None,
+) -> None:
+    """Train and evaluate the LSTM detector on a benchmark corpus."""
+    parsed = parse_overrides(overrides)
+    if benchmark == "nab":
+        from aiops.config import real_datasets_dir
+        from aiops.flows import evaluate_nab_flow
+
+        real_datasets_dir()
+        result = evaluate_nab_flow(lstm=parsed.get("lstm"))
+        table = Table("series", "rows", "AUC-PR", "event recall", "F1")
+        for row in result["series"]:
+            table.add_row(
+                row["series"],
+                str(row["rows"]),
+                f"{row['auc_pr']:.3f}",
+                f"{row['event_recall']:.2f}",
+                f"{row['f1']:.3f}",
+            )
+        console.print(table)
+        console.print(result["overall"])
+    elif benchmark == "sim":
+        from aiops.steps import resolve_dataset
+        from aiops.steps import train_detector as train
+
+        outcome = train(resolve_dataset(dataset), parsed.get("lstm"))
+        console.print(outcome.metrics)
+    else:
+        raise ConfigError(f"unknown benchmark {benchmark!r}; expected nab or sim")
+
+
+@evaluate_app.command("forecaster")
+def evaluate_forecaster(
+    dataset: DatasetOption = None, overrides: Overrides = None
+) -> None:
+    """Train the forecaster and compare it with seasonal naive on held-out days."""
+    from aiops.steps import resolve_dataset
+    from aiops.steps import train_forecaster as train
+
+    parsed = parse_overrides(overrides)
+    outcome = train(resolve_dataset(dataset), parsed.get("xgboost"))
+    console.print(outcome.metrics)
+
+
+@app.command()
+def score(
+    model: Annotated[
+        str, typer.Option(help="Model URI, e.g. models:/aiops-anomaly-lstm@champion")
+    ] = "models:/aiops-anomaly-lstm@champion",
+    input: Annotated[Path, typer.Option("--input", help="CSV or Parquet file.")] = Path(
+        "-"
+    ),
+    output: Annotated[
+        Path, typer.Option("--output", help="Output CSV or Parquet file.")
+    ] = Path("-"),
+    chunk_rows: Annotated[int, typer.Option(help="Rows scored per chunk.")] = 50_000,
+) -> None:
+    """Score a telemetry file with a registered detector, in bounded memory."""
+    from aiops.scoring import score_file
+
+    if str(input) == "-" or str(output) == "-":
+        raise ConfigError("score needs --input FILE and --output FILE")
+    result = score_file(model, input, output, chunk_rows=chunk_rows)
+    console.print(
+        f"scored {result.rows} rows ({result.alarms} alarms, "
+        f"{result.flagged} flagged for gaps or missing values) -> {output}"
+    )
+
+
+@app.command()
+def models() -> None:
+    """List registered models, their versions and aliases."""
+    from aiops.registry import describe_models
+
+    table = Table("model", "version", "aliases", "held-out metric", "run")
+    for row in describe_models():
+        metric = {k: v for k, v in row["tags"].items() if k.startswith("heldout_")}
+        table.add_row(
+            row["name"],
+            row["version"],
+            row["aliases"],
+            ", ".join(f"{k}={v}" for k, v in metric.items()),
+            row["run_id"] or "",
+        )
+    console.print(table)
+
+
+@app.command()
+def ui(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5000,
+) -> None:
+    """Serve the MLflow UI on 127.0.0.1 over the local tracking store."""
+    from aiops.tracking import artifact_root, setup_mlflow, tracking_uri
+
+    setup_mlflow()
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        tracking_uri(),
+        "--default-artifact-root",
+        artifact_root(),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    console.print(f"MLflow UI on http://127.0.0.1:{port} (Ctrl-C to stop)")
+    os.execv(sys.executable, command)
+
+
+@app.command()
+def server(
+    port: Annotated[int, typer.Option(help="Prefect API port on 127.0.0.1.")] = 4200,
+) -> None:
+    """Start a Prefect server and a worker on 127.0.0.1 and deploy every flow."""
+    from aiops.orchestration import serve_forever
+
+    serve_forever(port)
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    data = summary["dataset_summary"]
+    console.print(
+        f"\n[bold]dataset[/] {summary['dataset']}: {data['steps']} steps, "
+        f"{data['series']} series, {data['incidents']} incidents "
+        f"({', '.join(data['kinds'])})"
+    )
+    detector = summary["detector"]
+    columns = ("precision", "recall", "f1", "event_f1", "auc_pr", "mean_delay_s")
+    table = Table(*columns, title="Anomaly detection, held-out days")
+    table.add_row(*(f"{detector.get(c, float('nan')):.3f}" for c in columns))
+    console.print(table)
+
+    forecaster = summary["forecaster"]
+    table = Table(title="Load forecast, held-out days")
+    for column in ("model", "MAE", "MASE", "p90 coverage"):
+        table.add_column(column)
+    table.add_row(
+        "XGBoost",
+        f"{forecaster['mae']:.2f}",
+        f"{forecaster['mase']:.3f}",
+        f"{forecaster['coverage_p90']:.3f}",
+    )
+    table.add_row(
+        "seasonal naive",
+        f"{forecaster['naive_mae']:.2f}",
+        f"{forecaster['naive_mase']:.3f}",
+        f"{forecaster['naive_coverage_p90']:.3f}",
+    )
+    console.print(table)
+
+    table = Table(title="Scaling policies, replayed on the held-out days")
+    for column in ("policy", "replica-hours", "cost $", "SLO-violation min", "actions"):
+        table.add_column(column)
+    for name, result in summary["policies"].items():
+        table.add_row(
+            name,
+            f"{result.get('replica_hours', float('nan')):.1f}",
+            f"{result.get('cost_usd', float('nan')):.2f}",
+            f"{result.get('slo_violation_minutes', float('nan')):.0f}",
+            f"{result.get('scaling_actions', float('nan')):.0f}",
+        )
+    console.print(table)
+
+    table = Table(title="Model registry")
+    for column in ("model", "version", "metric", "candidate", "champion", "promoted"):
+        table.add_column(column)
+    for row in summary["registry"]:
+        champion = row["champion"]
+        table.add_row(
+            row["name"],
+            row["version"],
+            row["metric"],
+            f"{row['candidate']:.4f}",
+            "-" if champion is None else f"{champion:.4f} (v{row['champion_version']})",
+            "yes" if row["promoted"] else "no",
+        )
+    console.print(table)
+    if summary.get("nab"):
+        console.print(f"NAB: {summary['nab']['overall']}")
+    console.print(
+        f"report: {summary['report']}  (MLflow run {summary['parent_run_id']})"
+    )
+
+
+def main() -> None:
+    """Entry point: run the CLI, turning user errors into one line on stderr."""
+    configure_environment()
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=sys.argv[1:], prog_name="aiops", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.exceptions.Abort:
+        sys.stderr.write("aiops: aborted\n")
+        sys.exit(130)
+    except click.ClickException as error:
+        sys.stderr.write(f"aiops: error: {_one_line(error.format_message())}\n")
+        sys.exit(error.exit_code)
+    except AiopsError as error:
+        sys.stderr.write(f"aiops: error: {_one_line(str(error))}\n")
+        sys.exit(1)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+if __name__ == "__main__":
+    main()

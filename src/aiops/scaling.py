@@ -1,0 +1,203 @@
+"""Scaling policies the simulator calls in closed loop.
+
+Every decision interval the simulator hands each autoscaled service's policy an
+:class:`Observation` and applies the desired replica count it returns; new
+replicas become ready only after the service's start-up delay.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+from aiops.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What a policy sees about one service at one decision step.
+
+    ``utilization`` is the average CPU utilisation of the ready replicas (0-1);
+    ``request_rate`` the offered load of this service in req/s; and
+    ``traffic_share`` the fraction of the entry traffic this fleet receives
+    (1.0 for a single-region fleet), so a forecast of the entry load can be
+    scaled to it.
+    """
+
+    step: int
+    time_s: float
+    service: str
+    replicas: int
+    ready_replicas: int
+    utilization: float
+    request_rate: float
+    capacity_per_replica: float
+    target_utilization: float
+    min_replicas: int
+    max_replicas: int
+    traffic_share: float = 1.0
+
+
+@runtime_checkable
+class ScalingPolicy(Protocol):
+    """A policy maps an observation to a desired replica count."""
+
+    name: str
+
+    def decide(self, obs: Observation) -> int: ...
+
+    def reset(self) -> None: ...
+
+
+def _clamp(desired: int, obs: Observation) -> int:
+    return max(obs.min_replicas, min(obs.max_replicas, desired))
+
+
+class HorizontalPodAutoscaler:
+    """The Kubernetes HPA algorithm on CPU utilisation.
+
+    ``desired = ceil(replicas * utilization / target)``, left unchanged while
+    the ratio is within ``tolerance`` of 1. Replicas that are not ready yet
+    count as idle when scaling up, as Kubernetes does, so the policy does not
+    keep adding pods while earlier ones boot. Scale-up is immediate; scale-down
+    takes the highest recommendation of the last ``scale_down_stabilization_s``
+    seconds. The result is clamped to the service's min/max replicas.
+
+    Parameters
+    ----------
+    target_utilization : overrides the service's target when given.
+    tolerance : relative band around the target with no change.
+    scale_down_stabilization_s : look-back window for scale-down decisions.
+    """
+
+    name = "hpa"
+
+    def __init__(
+        self,
+        target_utilization: float | None = None,
+        tolerance: float = 0.1,
+        scale_down_stabilization_s: float = 300.0,
+    ) -> None:
+        self.target_utilization = target_utilization
+        self.tolerance = tolerance
+        self.scale_down_stabilization_s = scale_down_stabilization_s
+        self._recommendations: deque[tuple[float, int]] = deque()
+
+    def reset(self) -> None:
+        self._recommendations.clear()
+
+    def recommend(self, obs: Observation) -> int:
+        """Raw recommendation before stabilisation and clamping."""
+        target = self.target_utilization or obs.target_utilization
+        if obs.ready_replicas <= 0:
+            # nothing ready to measure: keep what is already on its way
+            return obs.replicas
+        ratio = obs.utilization / target
+        if ratio > 1.0 and obs.ready_replicas < obs.replicas:
+            # pods still starting are assumed idle
+            ratio = obs.utilization * obs.ready_replicas / obs.replicas / target
+            if ratio <= 1.0:
+                return obs.replicas
+        if abs(ratio - 1.0) <= self.tolerance:
+            return obs.replicas
+        return math.ceil(obs.replicas * ratio - 1e-9)
+
+    def decide(self, obs: Observation) -> int:
+        desired = self.recommend(obs)
+        window = self._recommendations
+        window.append((obs.time_s, desired))
+        while window and window[0][0] < obs.time_s - self.scale_down_stabilization_s:
+            window.popleft()
+        if desired < obs.replicas:
+            highest = max(recommended for _, recommended in window)
+            desired = min(obs.replicas, highest)
+        return _clamp(desired, obs)
+
+
+class PredictiveScaling:
+    """Scale ahead of a load forecast, with AWS-style safeguards.
+
+    ``forecast[step]`` is the load (req/s at the entry, scaled by the fleet's
+    traffic share) predicted at ``step`` for ``step + lead_steps``; a Series is
+    read by position, aligned with the simulation steps. The forecast alone
+    never scales in: the result is ``max(predicted, reactive)``. Where the
+    forecast is missing, NaN, or its last value is older than
+    ``max_staleness_steps``, the reactive ``fallback`` decides alone.
+
+    Parameters
+    ----------
+    forecast : load forecast per step, req/s.
+    lead_steps : how far ahead each forecast looks (for reporting; the caller
+        aligns the array).
+    target_utilization : overrides the service's target when given.
+    max_staleness_steps : how many steps an earlier forecast may stand in for
+        a missing one.
+    fallback : the reactive policy; a fresh HPA when omitted.
+    """
+
+    name = "predictive"
+
+    def __init__(
+        self,
+        forecast: np.ndarray | pd.Series,
+        lead_steps: int,
+        target_utilization: float | None = None,
+        max_staleness_steps: int = 0,
+        fallback: HorizontalPodAutoscaler | None = None,
+    ) -> None:
+        self.forecast = forecast
+        self.lead_steps = lead_steps
+        self.target_utilization = target_utilization
+        self.max_staleness_steps = max_staleness_steps
+        self.fallback = fallback
+        self._values: np.ndarray | None = None
+        self._reactive: HorizontalPodAutoscaler | None = None
+        self.fallback_decisions = 0
+
+    def _prepare(self) -> None:
+        values = np.asarray(self.forecast, dtype=float).reshape(-1)
+        if self.lead_steps < 0:
+            raise ConfigError(
+                f"lead_steps = {self.lead_steps}; expected an integer >= 0"
+            )
+        self._values = values
+        self._reactive = self.fallback or HorizontalPodAutoscaler()
+
+    def reset(self) -> None:
+        self._prepare()
+        assert self._reactive is not None
+        self._reactive.reset()
+        self.fallback_decisions = 0
+
+    def forecast_at(self, step: int) -> float | None:
+        """The usable forecast for ``step``, or None when missing or stale."""
+        if self._values is None:
+            self._prepare()
+        values = self._values
+        assert values is not None
+        oldest = max(0, step - self.max_staleness_steps)
+        for index in range(min(step, values.size - 1), oldest - 1, -1):
+            if np.isfinite(values[index]):
+                return float(values[index])
+        return None
+
+    def decide(self, obs: Observation) -> int:
+        if self._reactive is None:
+            self._prepare()
+        assert self._reactive is not None
+        reactive = self._reactive.decide(obs)
+        predicted_load = self.forecast_at(obs.step)
+        if predicted_load is None:
+            self.fallback_decisions += 1
+            return reactive
+        target = self.target_utilization or obs.target_utilization
+        per_replica = obs.capacity_per_replica * target
+        desired = math.ceil(
+            max(predicted_load, 0.0) * obs.traffic_share / per_replica - 1e-9
+        )
+        return _clamp(max(desired, reactive), obs)

@@ -1,0 +1,180 @@
+"""Batch scoring of telemetry files with a registered anomaly detector.
+
+The input (CSV or Parquet) is read in chunks so memory stays flat whatever the
+file size. Each chunk is scored together with the last rows of the previous
+one, so a model with a look-back window sees the same context it would in one
+pass. Every input row yields exactly one output row; missing values and gaps
+in the time column are filled for the model and flagged in the output. The
+output is written to a temporary file and renamed at the end, so a failure
+leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from aiops.errors import DataError
+from aiops.pyfunc_models import top_metric_names
+from aiops.registry import load_model
+
+logger = logging.getLogger(__name__)
+
+TIME_COLUMN = "timestamp"
+SUFFIXES = (".csv", ".parquet")
+
+
+@dataclass(frozen=True)
+class ScoringResult:
+    rows: int
+    alarms: int
+    flagged: int
+
+
+def read_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    if path.suffix == ".parquet":
+        parquet = pq.ParquetFile(path)
+        for batch in parquet.iter_batches(batch_size=chunk_rows):
+            yield batch.to_pandas()
+    else:
+        yield from pd.read_csv(path, chunksize=chunk_rows)
+
+
+def input_columns(path: Path) -> list[str]:
+    if path.suffix == ".parquet":
+        return list(pq.ParquetFile(path).schema_arrow.names)
+    return list(pd.read_csv(path, nrows=0).columns)
+
+
+def check_paths(input_path: Path, output_path: Path) -> None:
+    if not input_path.is_file():
+        raise DataError(f"input file {input_path} does not exist")
+    for path in (input_path, output_path):
+        if path.suffix not in SUFFIXES:
+            raise DataError(
+                f"{path} has suffix {path.suffix!r}; expected .csv or .parquet"
+            )
+
+
+def score_file(
+    model_uri: str,
+    input_path: Path,
+    output_path: Path,
+    chunk_rows: int = 50_000,
+    top_k: int = 3,
+) -> ScoringResult:
+    """Score ``input_path`` with the detector at ``model_uri``."""
+    check_paths(input_path, output_path)
+    wrapper = load_model(model_uri).unwrap_python_model()
+    detector = wrapper.detector
+    expected = list(detector.feature_names_in_)
+    found = input_columns(input_path)
+    missing = [name for name in expected if name not in found]
+    if missing:
+        raise DataError(
+            f"{input_path} does not match the model's signature: missing columns "
+            f"{missing[:5]}{' ...' if len(missing) > 5 else ''}; expected "
+            f"{len(expected)} columns {expected[:5]}...; found {found[:8]}"
+        )
+
+    context_rows = int(getattr(detector, "window", 0) or 0)
+    temporary = output_path.with_name(f".{output_path.name}.partial")
+    writer: pq.ParquetWriter | None = None
+    rows = alarms = flagged = 0
+    previous: pd.DataFrame | None = None
+    last_time: pd.Timestamp | None = None
+    step: pd.Timedelta | None = None
+    try:
+        for number, chunk in enumerate(read_chunks(input_path, chunk_rows)):
+            values, missing_flags = _clean(chunk[expected], previous)
+            gap_flags, last_time, step = _gaps(chunk, last_time, step)
+            frame = values if previous is None else pd.concat([previous, values])
+            scores = detector.score_samples(frame)[-len(values) :]
+            contributions = detector.attribute(frame)[-len(values) :]
+            alarm = (scores > detector.threshold_.value_).astype("int8")
+            out = pd.DataFrame(
+                {
+                    "score": scores.astype("float64"),
+                    "alarm": alarm,
+                    "top_metrics": top_metric_names(contributions, expected, top_k),
+                    "missing_values": missing_flags,
+                    "gap_before": gap_flags,
+                }
+            )
+            if TIME_COLUMN in chunk.columns:
+                out.insert(0, TIME_COLUMN, chunk[TIME_COLUMN].to_numpy())
+            writer = _write(out, temporary, output_path.suffix, writer, number == 0)
+            rows += len(out)
+            alarms += int(alarm.sum())
+            flagged += int((missing_flags | gap_flags).astype(bool).sum())
+            previous = values.iloc[-context_rows:] if context_rows else None
+        if writer is not None:
+            writer.close()
+        os.replace(temporary, output_path)
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        temporary.unlink(missing_ok=True)
+        raise
+    logger.info("scored %d rows, %d alarms, %d flagged", rows, alarms, flagged)
+    return ScoringResult(rows=rows, alarms=alarms, flagged=flagged)
+
+
+def _clean(
+    values: pd.DataFrame, previous: pd.DataFrame | None
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Fill missing values forward (from the previous chunk too) and flag them."""
+    numeric = values.apply(pd.to_numeric, errors="coerce").astype("float64")
+    bad = ~np.isfinite(numeric.to_numpy())
+    flags = bad.any(axis=1).astype("int8")
+    if bad.any():
+        numeric = numeric.mask(bad)
+        if previous is not None:
+            numeric = pd.concat([previous.iloc[-1:], numeric]).ffill().iloc[1:]
+        numeric = numeric.ffill().bfill().fillna(0.0)
+    return numeric.reset_index(drop=True), flags
+
+
+def _gaps(
+    chunk: pd.DataFrame, last_time: pd.Timestamp | None, step: pd.Timedelta | None
+) -> tuple[np.ndarray, pd.Timestamp | None, pd.Timedelta | None]:
+    """Flag rows whose time stamp follows a gap larger than the usual step."""
+    if TIME_COLUMN not in chunk.columns:
+        return np.zeros(len(chunk), dtype="int8"), None, None
+    times = pd.to_datetime(chunk[TIME_COLUMN], utc=True)
+    if last_time is not None:
+        times = pd.concat([pd.Series([last_time]), times], ignore_index=True)
+    deltas = times.diff().iloc[1:] if last_time is not None else times.diff()
+    if step is None:
+        positive = deltas[deltas > pd.Timedelta(0)]
+        step = positive.median() if len(positive) else None
+    flags = np.zeros(len(chunk), dtype="int8")
+    if step is not None:
+        flags = (deltas.fillna(step) > step * 1.5).to_numpy(dtype="int8")
+    return flags, times.iloc[-1], step
+
+
+def _write(
+    out: pd.DataFrame,
+    path: Path,
+    suffix: str,
+    writer: pq.ParquetWriter | None,
+    first: bool,
+) -> Any:
+    if suffix == ".parquet":
+        table = pa.Table.from_pandas(out, preserve_index=False)
+        if writer is None:
+            writer = pq.ParquetWriter(path, table.schema)
+        writer.write_table(table)
+        return writer
+    out.to_csv(path, mode="w" if first else "a", header=first, index=False)
+    return None

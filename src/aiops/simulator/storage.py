@@ -1,0 +1,144 @@
+"""Write and read simulated datasets: four Parquet files and a manifest.
+
+Files are written into a hidden sibling folder and renamed into place, so a
+reader never sees half a dataset. Nothing time-dependent goes into the files,
+so the same seed gives byte-identical output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow
+
+from aiops.errors import DataError
+from aiops.simulator.spec import ScenarioSpec
+from aiops.simulator.telemetry import Telemetry
+
+FORMAT = "aiops-telemetry/1"
+TABLES = ("metrics", "incidents", "labels", "events")
+
+
+def _package_versions() -> dict[str, str]:
+    try:
+        aiops_version = metadata.version("aiops")
+    except metadata.PackageNotFoundError:
+        aiops_version = "unknown"
+    return {
+        "aiops": aiops_version,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "pyarrow": pyarrow.__version__,
+    }
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_dataset(
+    telemetry: Telemetry, out_dir: str | Path, overwrite: bool = False
+) -> Path:
+    """Write ``telemetry`` to ``out_dir`` and return the folder.
+
+    Refuses a non-empty existing folder unless ``overwrite`` is true.
+    """
+    target = Path(out_dir)
+    if target.exists() and not target.is_dir():
+        raise DataError(f"dataset path {target} is a file; expected a folder")
+    if target.is_dir() and any(target.iterdir()) and not overwrite:
+        raise DataError(
+            f"dataset folder {target} is not empty; pass overwrite=True or choose "
+            "another folder"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.tmp-{os.getpid()}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir()
+
+    try:
+        files = {}
+        for table in TABLES:
+            path = staging / f"{table}.parquet"
+            frame: pd.DataFrame = getattr(telemetry, table)
+            frame.to_parquet(path, engine="pyarrow", index=False, compression="zstd")
+            files[path.name] = _sha256(path)
+        manifest = {
+            "format": FORMAT,
+            "scenario": telemetry.scenario.model_dump(mode="json"),
+            "seed": telemetry.seed,
+            "days": telemetry.days,
+            "step_s": telemetry.step_s,
+            "policy": telemetry.policy_name,
+            "n_steps": len(telemetry.labels),
+            "versions": _package_versions(),
+            "sha256": files,
+        }
+        (staging / "manifest.json").write_text(
+            json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+        )
+        if target.exists():
+            retired = target.parent / f".{target.name}.old-{os.getpid()}"
+            target.rename(retired)
+            staging.rename(target)
+            shutil.rmtree(retired)
+        else:
+            staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def load_dataset(path: str | Path, verify: bool = True) -> Telemetry:
+    """Read a dataset written by :func:`write_dataset`.
+
+    With ``verify`` the sha256 of every file is checked against the manifest.
+    """
+    folder = Path(path)
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.is_file():
+        raise DataError(
+            f"{folder} holds no manifest.json; expected a folder written by "
+            "aiops.simulator.write_dataset"
+        )
+    manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+    if manifest.get("format") != FORMAT:
+        raise DataError(
+            f"{manifest_path}: format = {manifest.get('format')!r}; expected {FORMAT!r}"
+        )
+    frames = {}
+    for table in TABLES:
+        file = folder / f"{table}.parquet"
+        if not file.is_file():
+            raise DataError(f"{folder} is missing {file.name}; rewrite the dataset")
+        if verify and _sha256(file) != manifest["sha256"].get(file.name):
+            raise DataError(
+                f"{file} does not match the sha256 in its manifest; the file was "
+                "changed after writing, regenerate the dataset"
+            )
+        frames[table] = pd.read_parquet(file, engine="pyarrow")
+    return Telemetry(
+        metrics=frames["metrics"],
+        incidents=frames["incidents"],
+        labels=frames["labels"],
+        events=frames["events"],
+        scenario=ScenarioSpec.model_validate(manifest["scenario"]),
+        seed=int(manifest["seed"]),
+        step_s=int(manifest["step_s"]),
+        days=float(manifest["days"]),
+        policy_name=str(manifest.get("policy", "hpa")),
+    )

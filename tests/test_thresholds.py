@@ -1,0 +1,169 @@
+"""Tests for aiops.thresholds: quantile and POT cut-offs, dict round trips and
+alarm post-processing."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from aiops.errors import ConfigError, DataError
+from aiops.thresholds import (
+    POTThreshold,
+    QuantileThreshold,
+    alarm_segments,
+    postprocess_alarms,
+    threshold_from_dict,
+)
+
+SEED = 20240601
+
+
+def test_quantile_threshold_is_the_interpolated_quantile() -> None:
+    scores = np.arange(1.0, 101.0)  # 1 .. 100
+    threshold = QuantileThreshold(q=0.9).fit(scores)
+
+    # position 0.9 * 99 = 89.1 between 90 and 91
+    assert threshold.value_ == pytest.approx(90.1)
+    alarms = threshold.predict(scores)
+    assert alarms.dtype == np.int8
+    assert alarms.sum() == 10
+    assert alarms[90:].all() and not alarms[:90].any()
+
+
+def test_pot_threshold_recovers_an_exponential_tail() -> None:
+    rng = np.random.default_rng(SEED)
+    scores = rng.exponential(scale=1.0, size=200_000)
+    threshold = POTThreshold(risk=1e-3, init_quantile=0.98).fit(scores)
+
+    # Exp(1) exceeds -ln(risk) with probability risk, and its excesses over any
+    # level are exponential again: a GPD with shape 0 and scale 1.
+    assert threshold.value_ == pytest.approx(-math.log(1e-3), rel=0.05)
+    assert abs(threshold.shape_) < 0.05
+    assert threshold.scale_ == pytest.approx(1.0, rel=0.1)
+    assert threshold.n_peaks_ == 4000
+
+
+def test_pot_falls_back_to_a_quantile_with_few_peaks() -> None:
+    scores = np.arange(100.0)
+    with pytest.warns(RuntimeWarning, match="instead of a tail fit"):
+        threshold = POTThreshold(risk=1e-3, init_quantile=0.98).fit(scores)
+    assert threshold.value_ == pytest.approx(np.quantile(scores, 1 - 1e-3))
+
+
+@pytest.mark.parametrize(
+    "threshold",
+    [QuantileThreshold(q=0.97), POTThreshold(risk=5e-3, init_quantile=0.95)],
+)
+def test_fitted_threshold_survives_a_dict_round_trip(threshold: object) -> None:
+    rng = np.random.default_rng(SEED)
+    scores = rng.gamma(2.0, size=5000)
+    fitted = threshold.fit(scores)  # type: ignore[attr-defined]
+    spec = fitted.to_dict()
+    rebuilt = threshold_from_dict(spec)
+
+    assert rebuilt.to_dict() == spec
+    assert rebuilt.value_ == fitted.value_
+    np.testing.assert_array_equal(rebuilt.predict(scores), fitted.predict(scores))
+
+
+def test_unfitted_spec_builds_an_unfitted_threshold() -> None:
+    threshold = threshold_from_dict({"kind": "pot", "risk": 0.01})
+    assert isinstance(threshold, POTThreshold)
+    assert threshold.to_dict() == {
+        "kind": "pot",
+        "risk": 0.01,
+        "init_quantile": 0.98,
+        "min_peaks": 10,
+    }
+    with pytest.raises(DataError, match="not fitted"):
+        threshold.predict(np.zeros(3))
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"kind": "median"}, "threshold kind 'median' is not known"),
+        ({"q": 0.9}, "threshold kind None is not known"),
+        ({"kind": "quantile", "level": 0.9}, "bad parameters for a quantile"),
+    ],
+)
+def test_bad_threshold_specs_are_refused(spec: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        threshold_from_dict(spec)
+
+
+@pytest.mark.parametrize(
+    ("threshold", "scores", "error", "message"),
+    [
+        (QuantileThreshold(q=1.5), np.ones(5), ConfigError, r"q must lie in \(0, 1\)"),
+        (POTThreshold(risk=0.5), np.ones(5), ConfigError, "POT risk must lie"),
+        (QuantileThreshold(), np.array([]), DataError, "empty score array"),
+        (
+            QuantileThreshold(),
+            np.array([1.0, np.nan, np.inf]),
+            DataError,
+            "2 NaN/inf values out of 3",
+        ),
+    ],
+)
+def test_bad_fits_are_refused(
+    threshold: QuantileThreshold | POTThreshold,
+    scores: np.ndarray,
+    error: type[Exception],
+    message: str,
+) -> None:
+    with pytest.raises(error, match=message):
+        threshold.fit(scores)
+
+
+ALARMS = np.array([1, 0, 1, 1, 0, 0, 0, 1, 0, 0])
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({}, [1, 0, 1, 1, 0, 0, 0, 1, 0, 0]),
+        ({"min_duration": 2}, [0, 0, 1, 1, 0, 0, 0, 0, 0, 0]),
+        ({"merge_gap": 1}, [1, 1, 1, 1, 0, 0, 0, 1, 0, 0]),
+        ({"merge_gap": 3}, [1, 1, 1, 1, 1, 1, 1, 1, 0, 0]),
+        ({"cooldown": 3}, [1, 0, 0, 0, 0, 0, 0, 1, 0, 0]),
+        ({"cooldown": 7}, [1, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+        ({"merge_gap": 1, "min_duration": 3}, [1, 1, 1, 1, 0, 0, 0, 0, 0, 0]),
+        ({"min_duration": 2, "cooldown": 5}, [0, 0, 1, 1, 0, 0, 0, 0, 0, 0]),
+    ],
+)
+def test_postprocess_alarms_table(options: dict, expected: list[int]) -> None:
+    cleaned = postprocess_alarms(ALARMS, **options)
+    assert cleaned.dtype == np.int8
+    assert cleaned.tolist() == expected
+    assert ALARMS.tolist() == [1, 0, 1, 1, 0, 0, 0, 1, 0, 0]  # input untouched
+
+
+@pytest.mark.parametrize(
+    ("alarms", "options", "error", "message"),
+    [
+        (ALARMS, {"min_duration": -1}, ConfigError, "min_duration must be a whole"),
+        (ALARMS, {"cooldown": 1.5}, ConfigError, "cooldown must be a whole"),
+        (np.ones((2, 2)), {}, DataError, r"alarms must be 1-D; got shape \(2, 2\)"),
+    ],
+)
+def test_postprocess_refuses_bad_input(
+    alarms: np.ndarray, options: dict, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        postprocess_alarms(alarms, **options)
+
+
+def test_alarm_segments_are_half_open_runs() -> None:
+    assert alarm_segments(ALARMS) == [(0, 1), (2, 4), (7, 8)]
+    assert alarm_segments(np.zeros(4)) == []
+    assert alarm_segments(np.ones(3)) == [(0, 3)]
+
+
+def test_thresholds_do_not_warn_on_plain_input() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        QuantileThreshold().fit(np.linspace(0, 1, 50))
