@@ -20,7 +20,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev,bench]'
 	touch $(STAMP)
 
 run: install
@@ -51,7 +51,7 @@ lock:
 	rm -rf .lock-venv
 	$(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet --upgrade "pip>=24"
-	.lock-venv/bin/python -m pip install --quiet torch==2.13.0 -e '.[dev]'
+	.lock-venv/bin/python -m pip install --quiet torch==2.13.0 -e '.[dev,bench]'
 	.lock-venv/bin/python -m pip freeze --exclude-editable \
 		| sed -E 's/^torch==([0-9.]+)\+cpu$$/torch==\1/' > requirements.lock
 	rm -rf .lock-venv

@@ -35,7 +35,7 @@ def test_help_lists_one_subcommand_per_step(aiops_home: Path) -> None:
     ("args", "env", "message"),
     [
         (["run", "--profile", "staging"], {}, "unknown profile 'staging'"),
-        (["simulate", "--days", "abc"], {}, "'abc' is not a valid float"),
+        (["simulate", "--days", "abc"], {}, "Invalid value for '--days'"),
         (["simulate", "--days", "-2"], {}, "expected a number of days > 0"),
         (
             ["run", "--real"],

@@ -101,7 +101,9 @@ def test_parent_run_has_one_child_per_step(client: MlflowClient) -> None:
 def test_champion_moves_only_when_the_candidate_wins(
     client: MlflowClient, name: str, metric: str, lower_is_better: bool
 ) -> None:
-    versions = {v.version: v for v in client.search_model_versions(f"name = '{name}'")}
+    versions = {
+        str(v.version): v for v in client.search_model_versions(f"name = '{name}'")
+    }
     assert sorted(versions) == ["1", "2"]
     model = client.get_registered_model(name)
     assert model.aliases["challenger"] == "2"

@@ -11,12 +11,13 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 import yaml
 from rich.console import Console
 from rich.table import Table
+from typer.exceptions import TyperException
 
+from aiops.config import load_model_config
 from aiops.errors import AiopsError, ConfigError
 from aiops.tracking import configure_environment
 
@@ -74,6 +75,8 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, dict[str, Any]]:
             f"--set names unknown model family {sorted(unknown)[0]!r}; "
             "expected lstm or xgboost"
         )
+    for family, values in overrides.items():
+        load_model_config(family, values)  # refuses unknown keys now, not mid-run
     return overrides
 
 
@@ -169,9 +172,11 @@ DatasetOption = Annotated[
 def train_detector(dataset: DatasetOption = None, overrides: Overrides = None) -> None:
     """Train the LSTM detector, evaluate it on held-out days, register it."""
     from aiops.flows import train_detector_flow
+    from aiops.steps import resolve_dataset
 
     parsed = parse_overrides(overrides)
-    result = train_detector_flow(dataset=dataset, lstm=parsed.get("lstm"))
+    path = str(resolve_dataset(dataset))
+    result = train_detector_flow(dataset=path, lstm=parsed.get("lstm"))
     console.print(result)
 
 
@@ -181,9 +186,11 @@ def train_forecaster(
 ) -> None:
     """Train the XGBoost load forecaster, compare with seasonal naive, register."""
     from aiops.flows import train_forecaster_flow
+    from aiops.steps import resolve_dataset
 
     parsed = parse_overrides(overrides)
-    result = train_forecaster_flow(dataset=dataset, xgboost=parsed.get("xgboost"))
+    path = str(resolve_dataset(dataset))
+    result = train_forecaster_flow(dataset=path, xgboost=parsed.get("xgboost"))
     console.print(result)
 
 
@@ -385,16 +392,20 @@ def main() -> None:
     """Entry point: run the CLI, turning user errors into one line on stderr."""
     configure_environment()
     command = typer.main.get_command(app)
+    args = sys.argv[1:] or ["--help"]
     try:
-        command.main(args=sys.argv[1:], prog_name="aiops", standalone_mode=False)
-    except click.exceptions.Exit as done:
+        command.main(args=args, prog_name="aiops", standalone_mode=False)
+    except typer.Exit as done:
         sys.exit(done.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         sys.stderr.write("aiops: aborted\n")
         sys.exit(130)
-    except click.ClickException as error:
-        sys.stderr.write(f"aiops: error: {_one_line(error.format_message())}\n")
-        sys.exit(error.exit_code)
+    except TyperException as error:
+        # Usage errors: a bad option value, a missing argument, a typo.
+        format_message = getattr(error, "format_message", None)
+        message = format_message() if format_message else str(error)
+        sys.stderr.write(f"aiops: error: {_one_line(message)}\n")
+        sys.exit(getattr(error, "exit_code", 2))
     except AiopsError as error:
         sys.stderr.write(f"aiops: error: {_one_line(str(error))}\n")
         sys.exit(1)

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import cloudpickle
-from mlflow.pyfunc import PythonModel
 import numpy as np
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 ESTIMATOR_ARTIFACT = "estimator"
 MODEL_CODE = Path(__file__).with_name("model_code")

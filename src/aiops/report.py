@@ -1,7 +1,8 @@
 """The main job's report: a short Markdown page with plots.
 
 Written to a folder (``report.md`` beside its PNG plots) and logged as an
-artifact of the pipeline's MLflow run.
+artifact of the pipeline's MLflow run. Figures are drawn without pyplot, so
+importing this module never changes the caller's matplotlib backend.
 """
 
 from __future__ import annotations
@@ -10,13 +11,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 
 def shade_incidents(axis: Any, incidents: pd.DataFrame) -> None:
@@ -32,7 +29,8 @@ def plot_detector(
     threshold: float,
     incidents: pd.DataFrame,
 ) -> Path:
-    figure, axis = plt.subplots(figsize=(11, 3.2))
+    figure = Figure(figsize=(11, 3.2))
+    axis = figure.subplots()
     axis.plot(index, scores, lw=0.7, color="tab:blue", label="anomaly score")
     axis.axhline(threshold, color="black", ls="--", lw=0.8, label="threshold")
     shade_incidents(axis, incidents)
@@ -41,14 +39,14 @@ def plot_detector(
     axis.legend(loc="upper left")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
     return path
 
 
 def plot_forecast(
     path: Path, actual: pd.Series, median: pd.Series, upper: pd.Series, lead: int
 ) -> Path:
-    figure, axis = plt.subplots(figsize=(11, 3.2))
+    figure = Figure(figsize=(11, 3.2))
+    axis = figure.subplots()
     window = actual.index[-min(len(actual), 3 * 1440) :]
     axis.plot(window, actual.reindex(window), lw=0.7, color="black", label="actual")
     axis.plot(
@@ -62,12 +60,12 @@ def plot_forecast(
     axis.legend(loc="upper left")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
     return path
 
 
 def plot_replicas(path: Path, replicas: dict[str, pd.Series], load: pd.Series) -> Path:
-    figure, left = plt.subplots(figsize=(11, 3.2))
+    figure = Figure(figsize=(11, 3.2))
+    left = figure.subplots()
     right = left.twinx()
     right.plot(load.index, load, lw=0.5, color="grey", alpha=0.6)
     right.set_ylabel("requests / s", color="grey")
@@ -78,7 +76,6 @@ def plot_replicas(path: Path, replicas: dict[str, pd.Series], load: pd.Series) -
     left.legend(loc="upper left")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
     return path
 
 

@@ -28,6 +28,9 @@ OFFLINE_ENVIRONMENT = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
     "GIT_PYTHON_REFRESH": "quiet",
+    # MLflow's INFO lines (database migrations, schema checks) are noise on a
+    # terminal; its warnings still show.
+    "MLFLOW_LOGGING_LEVEL": "WARNING",
     # Route the workbench's own loggers through Prefect's handlers, so that
     # step logs show in the terminal and in the Prefect UI.
     "PREFECT_LOGGING_EXTRA_LOGGERS": "aiops",
