@@ -360,14 +360,18 @@ def test_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
     second = write_dataset(simulate(scenario, 3.0, SEED), tmp_path / "b")
     other = write_dataset(simulate(scenario, 3.0, SEED + 1), tmp_path / "c")
     assert sorted(_hashes(first)) == [
+        "access_log.parquet",
         "events.parquet",
         "incidents.parquet",
         "labels.parquet",
+        "logs.jsonl.gz",
         "manifest.json",
         "metrics.parquet",
+        "rollouts.parquet",
     ]
     assert _hashes(first) == _hashes(second)
-    assert _hashes(first)["metrics.parquet"] != _hashes(other)["metrics.parquet"]
+    for name in ("metrics.parquet", "logs.jsonl.gz", "access_log.parquet"):
+        assert _hashes(first)[name] != _hashes(other)[name], name
     assert not list(tmp_path.glob(".*"))  # no staging folders left behind
 
 

@@ -148,6 +148,18 @@ FAULT_CATALOGUE: dict[str, FaultKind] = {
             True,
             "a runaway backup fills the data disk; writes fail when it is full",
         ),
+        FaultKind(
+            "credential_stuffing",
+            ("app",),
+            False,
+            "a few addresses replay leaked passwords: POST /login 401 floods",
+        ),
+        FaultKind(
+            "scraping",
+            ("app",),
+            False,
+            "bots crawl the catalogue fast from a few addresses",
+        ),
     )
 }
 

@@ -12,24 +12,29 @@ import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from aiops.errors import ConfigError
 from aiops.scaling import ScalingPolicy
+from aiops.simulator.access import generate_access_log
 from aiops.simulator.catalogue import is_counter
 from aiops.simulator.control import FleetTrace, resolve_policy, run_fleet
+from aiops.simulator.deployments import plan_releases, rollout_frame, traffic_split
 from aiops.simulator.faults import Effects, build_effects, place_faults
 from aiops.simulator.loading import load_scenario
+from aiops.simulator.logs import generate_logs
 from aiops.simulator.model import QUANTILES, model_dependencies, queue
 from aiops.simulator.spec import ScenarioSpec
-from aiops.simulator.telemetry import SeriesData, Telemetry, assemble
+from aiops.simulator.telemetry import SeriesData, Telemetry, assemble, timestamps
 from aiops.simulator.timeline import build_timeline
 from aiops.simulator.workload import request_rate
 
 logger = logging.getLogger(__name__)
 
 _WORKLOAD_STREAM, _FAULT_STREAM, _NOISE_STREAM = 1, 2, 3
+_LOG_STREAM, _ACCESS_STREAM = 4, 5
 # relative measurement noise (standard deviation) by metric family
 _NOISE_SD = {"duration": 0.03, "memory": 0.002, "default": 0.005}
 
@@ -92,13 +97,21 @@ def simulate(
         else _rng(seed, _FAULT_STREAM)
     )
     incidents = place_faults(spec, n_steps, step_s, fault_rng)
-    effects = build_effects(spec, incidents, n_steps)
+    start_hour_s = (
+        spec.start - spec.start.replace(hour=0, minute=0, second=0, microsecond=0)
+    ).total_seconds()
+    releases, incidents = plan_releases(spec, incidents, n_steps, step_s, start_hour_s)
+    impacts = {r.incident.id: r.impact for r in releases if r.incident is not None}
+    effects = build_effects(spec, incidents, n_steps, impacts)
 
     shares = _traffic_shares(spec, effects)
     app_name = spec.service_of_kind("app")
     entry_name = spec.service_of_kind("entry")
     assert app_name is not None and entry_name is not None
     app = spec.services[app_name]
+    ordinary = offered
+    # attack traffic (credential stuffing, scraping) comes on top of the users'
+    offered = offered + effects.get("extra_rps", app_name)
     capacity = app.capacity_rps * effects.get("capacity", app_name)
     decide_every = max(1, round(spec.decision_interval_s / step_s))
 
@@ -127,7 +140,36 @@ def simulate(
     series = _model_system(
         spec, offered, shares, fleets, times_s, step_s, effects, seed
     )
-    versions, events = build_timeline(spec, incidents, fleets, n_steps, step_s)
+    versions, events = build_timeline(
+        spec, incidents, releases, fleets, n_steps, step_s
+    )
+    index = timestamps(spec.start, n_steps, step_s)
+    logs = generate_logs(
+        spec,
+        index,
+        step_s,
+        series,
+        incidents,
+        events,
+        versions,
+        _rng(seed, _LOG_STREAM),
+    )
+    old, new, share = traffic_split(spec, releases, versions)
+    entry = _lookup(series, entry_name, step_s)
+    access_log = generate_access_log(
+        spec,
+        index,
+        step_s,
+        ordinary,
+        entry["error_ratio"],
+        entry["http_request_duration_seconds_p50"],
+        entry["http_request_duration_seconds_p99"],
+        old,
+        new,
+        share,
+        incidents,
+        _rng(seed, _ACCESS_STREAM),
+    )
     telemetry = assemble(
         spec=spec,
         series=series,
@@ -139,6 +181,9 @@ def simulate(
         seed=seed,
         days=float(days),
         policy_name=policy_name,
+        logs=logs,
+        access_log=access_log,
+        rollouts=rollout_frame(index, releases),
     )
     logger.info(
         "simulated %s: %.1f days, %d steps, %d incidents, %d series in %.2f s",
@@ -150,6 +195,27 @@ def simulate(
         time.perf_counter() - began,
     )
     return telemetry
+
+
+def _lookup(series: list[SeriesData], service: str, step_s: int) -> dict[str, Any]:
+    """One service's series by metric, counters as rates, plus its error ratio."""
+    found: dict[str, Any] = {}
+    for item in series:
+        if item.service == service:
+            values = item.values
+            if is_counter(item.metric):
+                values = np.diff(values, prepend=0.0) / step_s
+            found[item.metric] = found.get(item.metric, 0.0) + values
+    requests = found.get("http_requests_total")
+    errors = found.get("http_request_errors_total")
+    if requests is not None and errors is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            found["error_ratio"] = np.where(requests > 0, errors / requests, 0.0)
+    n_steps = series[0].values.size
+    found.setdefault("error_ratio", np.zeros(n_steps))
+    p99 = found.setdefault("http_request_duration_seconds_p99", np.full(n_steps, 0.2))
+    found.setdefault("http_request_duration_seconds_p50", p99 / 3.0)
+    return found
 
 
 def _fleet_name(spec: ScenarioSpec, app_name: str, region: str) -> str:

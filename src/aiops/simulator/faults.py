@@ -15,6 +15,9 @@ import numpy as np
 from aiops.simulator.catalogue import FAULT_CATALOGUE
 from aiops.simulator.spec import ScenarioSpec, _eligible_targets
 
+# attack traffic at full strength, as a share of the workload's base_rps; the
+# access log draws its attack lines from the same rates
+ATTACK_SHARE = {"credential_stuffing": 0.1, "scraping": 0.15}
 # fraction of an incident spent ramping up when its onset is gradual
 GRADUAL_RAMP_FRACTION = 0.3
 
@@ -30,6 +33,7 @@ class Incident:
     end_step: int
     onset: str
     intensity: float
+    defect: str = "errors"  # what a bad_deploy's release gets wrong
 
 
 def place_faults(
@@ -41,7 +45,7 @@ def place_faults(
     """Explicit faults plus random ones, sorted by start, with ids ``inc-001``..."""
     run_s = n_steps * step_s
     shrink = min(1.0, run_s / (spec.days * 86400.0))
-    drafts: list[tuple[float, float, str, str, str, float]] = []
+    drafts: list[tuple[float, float, str, str, str, float, str]] = []
     for fault in spec.faults:
         drafts.append(
             (
@@ -51,6 +55,7 @@ def place_faults(
                 fault.target,
                 fault.onset,
                 fault.intensity,
+                fault.defect,
             )
         )
     if spec.random_faults is not None:
@@ -58,9 +63,8 @@ def place_faults(
 
     incidents = []
     drafts.sort(key=lambda draft: (draft[0], draft[2], draft[3]))
-    for number, (start_s, duration_s, kind, target, onset, intensity) in enumerate(
-        drafts, start=1
-    ):
+    for number, draft in enumerate(drafts, start=1):
+        start_s, duration_s, kind, target, onset, intensity, defect = draft
         start_step = min(round(start_s / step_s), n_steps - 1)
         end_step = round((start_s + duration_s) / step_s)
         end_step = min(max(end_step, start_step + 1), n_steps)
@@ -73,6 +77,7 @@ def place_faults(
                 end_step=end_step,
                 onset=onset,
                 intensity=round(float(intensity), 4),
+                defect=defect,
             )
         )
     return incidents
@@ -80,7 +85,7 @@ def place_faults(
 
 def _draw_random(
     spec: ScenarioSpec, run_s: float, shrink: float, rng: np.random.Generator
-) -> list[tuple[float, float, str, str, str, float]]:
+) -> list[tuple[float, float, str, str, str, float, str]]:
     config = spec.random_faults
     assert config is not None  # checked by the caller
     # cycle through a shuffled kind list so every kind shows up when count allows
@@ -102,7 +107,7 @@ def _draw_random(
             else str(rng.choice(["abrupt", "gradual"]))
         )
         intensity = rng.uniform(*config.intensity)
-        drafts.append((start_s, duration_s, kind, target, onset, intensity))
+        drafts.append((start_s, duration_s, kind, target, onset, intensity, "errors"))
     return drafts
 
 
@@ -168,11 +173,19 @@ def progress(incident: Incident, n_steps: int) -> np.ndarray:
 
 
 def build_effects(
-    spec: ScenarioSpec, incidents: list[Incident], n_steps: int
+    spec: ScenarioSpec,
+    incidents: list[Incident],
+    n_steps: int,
+    release_impacts: dict[str, dict[str, np.ndarray]] | None = None,
 ) -> Effects:
-    """Translate incidents into the modifiers the engine reads."""
+    """Translate incidents into the modifiers the engine reads.
+
+    ``release_impacts`` maps a bad-deploy incident id to the fleet-wide cost
+    of its release (see :mod:`aiops.simulator.deployments`).
+    """
     effects = Effects(n_steps)
-    canary = spec.deployment.strategy == "canary"
+    impacts = release_impacts or {}
+    cache_name = spec.service_of_kind("cache")
     for incident in incidents:
         if incident.kind not in FAULT_CATALOGUE:
             raise ValueError(f"no effect model for fault kind {incident.kind!r}")
@@ -202,10 +215,8 @@ def build_effects(
             effects.apply("latency_add_s", target, 0.25 * strength)
             effects.apply("error_ratio", target, 0.004 * strength)
         elif kind == "bad_deploy":
-            share = spec.deployment.canary_fraction if canary else 1.0
-            effects.apply("error_ratio", target, 0.15 * share * strength)
-            effects.apply("latency", target, 1.0 + 2.5 * share * strength)
-            effects.apply("cpu_per_request", target, 1.0 + 0.5 * share * strength)
+            for effect, change in impacts.get(incident.id, {}).items():
+                effects.apply(effect, target, change)
         elif kind == "region_outage":
             effects.apply("region_up", target, 1.0 - strength)
         elif kind == "replication_lag":
@@ -214,4 +225,15 @@ def build_effects(
             effects.apply("consumer_rate", target, 1.0 - 0.95 * strength)
         elif kind == "disk_fill_backup":
             effects.apply("disk_fill", target, grow)
+        elif kind == "credential_stuffing":
+            # failed logins still hash the password: dear in CPU, light in load
+            attack_rps = ATTACK_SHARE[kind] * spec.workload.base_rps * strength
+            effects.apply("extra_rps", target, attack_rps)
+            effects.apply("cpu_per_request", target, 1.0 + 0.3 * strength)
+        elif kind == "scraping":
+            # crawlers walk cold catalogue pages the cache does not hold
+            attack_rps = ATTACK_SHARE[kind] * spec.workload.base_rps * strength
+            effects.apply("extra_rps", target, attack_rps)
+            if cache_name is not None:
+                effects.apply("hit_ratio", cache_name, 1.0 - 0.1 * strength)
     return effects

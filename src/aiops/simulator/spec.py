@@ -36,6 +36,8 @@ FaultKindName = Literal[
     "replication_lag",
     "kafka_consumer_stall",
     "disk_fill_backup",
+    "credential_stuffing",
+    "scraping",
 ]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 RunFraction = Annotated[float, Field(ge=0.0, lt=1.0)]
@@ -130,7 +132,28 @@ class HolidaySpec(_Strict):
     factor: float = Field(gt=0.0, le=1.0)
 
 
+class TraceSpec(_Strict):
+    """Offered load replayed from a CSV of counts per interval.
+
+    ``path`` is absolute or relative to the real datasets folder. The trace's
+    first row lands on the run's first step; counts become req/s over the
+    trace's own interval and are interpolated onto the simulation grid.
+    """
+
+    path: str = Field(min_length=1)
+    column: str = "value"
+    time_column: str = "timestamp"
+    rescale_peak_rps: float | None = Field(default=None, gt=0.0)
+    skip_days: float = Field(default=0.0, ge=0.0)
+    gaps: Literal["interpolate", "zero", "error"] = "interpolate"
+
+
 class WorkloadSpec(_Strict):
+    """Synthetic load, or a replayed ``trace``: with a trace the seasonal and
+    trend terms are ignored (the trace has its own), its mean is scaled to
+    ``base_rps`` unless ``trace.rescale_peak_rps`` sets the peak, and flash
+    crowds and noise still apply (``noise: 0`` replays the trace as it is)."""
+
     base_rps: float = Field(gt=0.0)
     daily_amplitude: float = Field(default=0.4, ge=0.0, lt=1.0)
     weekly_amplitude: float = Field(default=0.15, ge=0.0, lt=1.0)
@@ -140,6 +163,7 @@ class WorkloadSpec(_Strict):
     noise_correlation_s: float = Field(default=600.0, ge=0.0)
     flash_crowds: list[FlashCrowdSpec] = Field(default_factory=list)
     holidays: list[HolidaySpec] = Field(default_factory=list)
+    trace: TraceSpec | None = None
 
 
 class SloSpec(_Strict):
@@ -148,16 +172,40 @@ class SloSpec(_Strict):
 
 
 class DeploymentSpec(_Strict):
+    """How releases reach the app fleet.
+
+    ``rolling`` replaces ``max_surge`` of the fleet per batch, each batch
+    taking the app's start-up delay; ``canary`` sends ``canary_fraction`` of
+    the traffic to the new version for ``canary_duration_s`` before promoting
+    it; ``recreate`` and ``compose`` switch at once. With
+    ``automated_rollback`` a release is rolled back once the error ratio it
+    causes stays above ``rollback_error_ratio`` (the SLO's when omitted) for
+    ``rollback_after_s``; a canary is also rolled back when its p99 latency
+    drifts past ``canary_latency_ratio`` times the stable version's.
+    """
+
     strategy: Literal["rolling", "canary", "recreate", "compose"] = "rolling"
     canary_fraction: float = Field(default=0.1, gt=0.0, le=1.0)
+    canary_duration_s: float = Field(default=1800.0, ge=0.0)
+    canary_latency_ratio: float = Field(default=1.5, gt=1.0)
+    max_surge: float = Field(default=0.25, gt=0.0, le=1.0)
     every_days: float | None = Field(default=None, gt=0.0)
     hour_utc: float = Field(default=10.0, ge=0.0, lt=24.0)
     automated_rollback: bool = True
+    rollback_error_ratio: float | None = Field(default=None, gt=0.0, lt=1.0)
+    rollback_after_s: float = Field(default=300.0, ge=0.0)
 
 
 class LoggingSpec(_Strict):
+    """Sampled logs: ``lines_per_minute`` per service in quiet times (debug
+    lines come on top with level debug), plus fault-driven bursts; the access
+    log keeps ``access_lines_per_minute`` at ``base_rps`` and scales with the
+    traffic."""
+
     level: Literal["debug", "info", "warning", "error"] = "info"
     verbose: bool = False
+    lines_per_minute: float = Field(default=1.0, ge=0.0, le=600.0)
+    access_lines_per_minute: float = Field(default=6.0, ge=0.0, le=6000.0)
 
 
 class FaultSpec(_Strict):
@@ -171,6 +219,8 @@ class FaultSpec(_Strict):
     duration_s: float = Field(gt=0.0)
     intensity: float = Field(default=1.0, gt=0.0, le=1.0)
     onset: Literal["abrupt", "gradual"] = "abrupt"
+    # what is wrong with the release of a bad_deploy
+    defect: Literal["errors", "latency_creep", "memory_leak"] = "errors"
 
 
 class RandomFaultsSpec(_Strict):
@@ -324,6 +374,11 @@ def _check_faults(spec: ScenarioSpec) -> None:
     for index, fault in enumerate(spec.faults):
         where = f"faults[{index}]"
         _check_fault_target(spec, fault.kind, fault.target, where)
+        if fault.defect != "errors" and fault.kind != "bad_deploy":
+            raise ValueError(
+                f"{where}.defect = {fault.defect!r} on a {fault.kind} fault; "
+                "expected defect only on bad_deploy faults"
+            )
         end_s = fault.start * nominal_s + fault.duration_s
         if end_s > nominal_s + 1e-6:
             raise ValueError(

@@ -1,4 +1,5 @@
-"""Write and read simulated datasets: four Parquet files and a manifest.
+"""Write and read simulated datasets: Parquet tables, a gzipped JSON-lines
+log file and a manifest.
 
 Files are written into a hidden sibling folder and renamed into place, so a
 reader never sees half a dataset. Nothing time-dependent goes into the files,
@@ -7,6 +8,7 @@ so the same seed gives byte-identical output.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -21,10 +23,13 @@ import pyarrow
 
 from aiops.errors import DataError
 from aiops.simulator.spec import ScenarioSpec
-from aiops.simulator.telemetry import Telemetry
+from aiops.simulator.telemetry import LOG_COLUMNS, Telemetry
 
 FORMAT = "aiops-telemetry/1"
 TABLES = ("metrics", "incidents", "labels", "events")
+# written since the first format; a dataset without them loads them empty
+EXTRA_TABLES = ("access_log", "rollouts")
+LOGS_FILE = "logs.jsonl.gz"
 
 
 def _package_versions() -> dict[str, str]:
@@ -76,6 +81,14 @@ def write_dataset(
             frame: pd.DataFrame = getattr(telemetry, table)
             frame.to_parquet(path, engine="pyarrow", index=False, compression="zstd")
             files[path.name] = _sha256(path)
+        for table in EXTRA_TABLES:
+            path = staging / f"{table}.parquet"
+            frame = getattr(telemetry, table)
+            frame.to_parquet(path, engine="pyarrow", index=False, compression="zstd")
+            files[path.name] = _sha256(path)
+        path = staging / LOGS_FILE
+        write_logs(telemetry.logs, path)
+        files[path.name] = _sha256(path)
         manifest = {
             "format": FORMAT,
             "scenario": telemetry.scenario.model_dump(mode="json"),
@@ -131,6 +144,20 @@ def load_dataset(path: str | Path, verify: bool = True) -> Telemetry:
                 "changed after writing, regenerate the dataset"
             )
         frames[table] = pd.read_parquet(file, engine="pyarrow")
+    extras: dict[str, pd.DataFrame] = {}
+    for name in (*[f"{t}.parquet" for t in EXTRA_TABLES], LOGS_FILE):
+        file = folder / name
+        if not file.is_file():
+            continue  # written before logs existed
+        if verify and _sha256(file) != manifest["sha256"].get(name):
+            raise DataError(
+                f"{file} does not match the sha256 in its manifest; the file was "
+                "changed after writing, regenerate the dataset"
+            )
+        if name == LOGS_FILE:
+            extras["logs"] = read_logs(file)
+        else:
+            extras[name.removesuffix(".parquet")] = pd.read_parquet(file)
     return Telemetry(
         metrics=frames["metrics"],
         incidents=frames["incidents"],
@@ -141,4 +168,66 @@ def load_dataset(path: str | Path, verify: bool = True) -> Telemetry:
         step_s=int(manifest["step_s"]),
         days=float(manifest["days"]),
         policy_name=str(manifest.get("policy", "hpa")),
+        **extras,
     )
+
+
+# JSON-lines field -> log frame column, in the order a line is written
+_LOG_FIELDS = (
+    ("@timestamp", "timestamp"),
+    ("log.level", "level"),
+    ("service.name", "service"),
+    ("service.version", "version"),
+    ("event.dataset", "dataset"),
+    ("trace.id", "trace_id"),
+    ("message", "message"),
+)
+_LABEL_FIELDS = ("incident_id", "incident_kind")
+
+
+def write_logs(logs: pd.DataFrame, path: Path) -> None:
+    """ELK-style JSON lines, gzipped with no name or time in the header so
+    the same logs give the same bytes."""
+    stamps = pd.DatetimeIndex(logs["timestamp"]).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # Elasticsearch keeps milliseconds: 2026-01-05T00:00:51.589Z
+    stamps = [stamp[:23] + "Z" for stamp in stamps]
+    columns = [logs[column].tolist() for _, column in _LOG_FIELDS[1:]]
+    ids = logs["incident_id"].tolist()
+    kinds = logs["incident_kind"].tolist()
+    flags = logs["anomalous"].tolist()
+    with (
+        path.open("wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as handle,
+    ):
+        lines = []
+        for row, stamp in enumerate(stamps):
+            record: dict[str, Any] = {"@timestamp": stamp}
+            for (key, _), column in zip(_LOG_FIELDS[1:], columns, strict=True):
+                if column[row] != "":
+                    record[key] = column[row]
+            if ids[row]:
+                record["labels"] = {
+                    "incident_id": ids[row],
+                    "incident_kind": kinds[row],
+                    "anomalous": bool(flags[row]),
+                }
+            lines.append(json.dumps(record, separators=(",", ":")))
+        handle.write(("\n".join(lines) + ("\n" if lines else "")).encode())
+
+
+def read_logs(path: Path) -> pd.DataFrame:
+    """Read :func:`write_logs` output back into the log frame."""
+    rows: dict[str, list[Any]] = {column: [] for column in LOG_COLUMNS}
+    with gzip.open(path, "rt") as handle:
+        for line in handle:
+            record = json.loads(line)
+            for key, column in _LOG_FIELDS:
+                rows[column].append(record.get(key, ""))
+            labels = record.get("labels", {})
+            for column in _LABEL_FIELDS:
+                rows[column].append(labels.get(column, ""))
+            rows["anomalous"].append(bool(labels.get("anomalous", False)))
+    frame = pd.DataFrame(rows, columns=list(LOG_COLUMNS))
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True).dt.as_unit("ns")
+    frame["anomalous"] = frame["anomalous"].astype(bool)
+    return frame

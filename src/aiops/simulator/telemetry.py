@@ -26,6 +26,38 @@ METRIC_COLUMNS = (
 INCIDENT_COLUMNS = ("id", "kind", "target", "start", "end", "onset", "intensity")
 LABEL_COLUMNS = ("timestamp", "anomaly", "incident_id")
 EVENT_COLUMNS = ("timestamp", "kind", "target", "detail")
+LOG_COLUMNS = (
+    "timestamp",
+    "level",
+    "service",
+    "dataset",
+    "message",
+    "trace_id",
+    "version",
+    "incident_id",
+    "incident_kind",
+    "anomalous",
+)
+ACCESS_COLUMNS = (
+    "timestamp",
+    "client_address",
+    "user",
+    "method",
+    "path",
+    "status",
+    "bytes",
+    "latency_seconds",
+    "user_agent",
+    "version",
+    "attack",
+    "incident_id",
+    "sample_weight",
+)
+ROLLOUT_COLUMNS = ("timestamp", "version", "traffic_ratio")
+
+
+def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
+    return pd.DataFrame(columns=list(columns))
 
 
 @dataclass(frozen=True)
@@ -48,6 +80,9 @@ class Telemetry:
     labels : per step, ``anomaly`` = 1 while any incident is active and
         ``incident_id`` the active ids joined by ``,`` ("" when none).
     events : deployments, rollbacks, scaling actions, failovers, backups.
+    logs : sampled structured log lines (see :mod:`aiops.simulator.logs`).
+    access_log : sampled HTTP access lines with ``attack`` labels.
+    rollouts : traffic share of each app version while a release splits it.
     """
 
     metrics: pd.DataFrame
@@ -59,6 +94,9 @@ class Telemetry:
     step_s: int
     days: float
     policy_name: str = "hpa"
+    logs: pd.DataFrame = field(default_factory=lambda: _empty(LOG_COLUMNS))
+    access_log: pd.DataFrame = field(default_factory=lambda: _empty(ACCESS_COLUMNS))
+    rollouts: pd.DataFrame = field(default_factory=lambda: _empty(ROLLOUT_COLUMNS))
     _wide: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -216,7 +254,7 @@ def _to_wide(
     return pd.DataFrame(columns, index=index)
 
 
-def _timestamps(start: dt.datetime, n_steps: int, step_s: int) -> pd.DatetimeIndex:
+def timestamps(start: dt.datetime, n_steps: int, step_s: int) -> pd.DatetimeIndex:
     first = pd.Timestamp(start).tz_convert("UTC")
     return pd.date_range(first, periods=n_steps, freq=pd.Timedelta(seconds=step_s))
 
@@ -232,9 +270,12 @@ def assemble(
     seed: int,
     days: float,
     policy_name: str,
+    logs: pd.DataFrame | None = None,
+    access_log: pd.DataFrame | None = None,
+    rollouts: pd.DataFrame | None = None,
 ) -> Telemetry:
     """Build the four frames from the simulated series."""
-    index = _timestamps(spec.start, n_steps, step_s)
+    index = timestamps(spec.start, n_steps, step_s)
     clouds: dict[str, str] = {region.name: region.cloud for region in spec.regions}
     # the GeoDNS entry is global: it runs on every cloud the regions use
     all_clouds = sorted(set(clouds.values()))
@@ -265,7 +306,10 @@ def assemble(
             "env": np.full(n_steps * n_series, spec.env, dtype=object),
             "version": np.concatenate(versions),
             "value": np.concatenate([s.values.astype(np.float64) for s in series]),
-        }
+        },
+        # fresh arrays: no need for pandas to copy them into one block (a
+        # 90-day multi-region run would hold every string column twice)
+        copy=False,
     )
 
     incident_frame = pd.DataFrame(
@@ -325,4 +369,11 @@ def assemble(
         step_s=step_s,
         days=days,
         policy_name=policy_name,
+        logs=_or_empty(logs, LOG_COLUMNS),
+        access_log=_or_empty(access_log, ACCESS_COLUMNS),
+        rollouts=_or_empty(rollouts, ROLLOUT_COLUMNS),
     )
+
+
+def _or_empty(frame: pd.DataFrame | None, columns: tuple[str, ...]) -> pd.DataFrame:
+    return pd.DataFrame(columns=list(columns)) if frame is None else frame
