@@ -132,6 +132,30 @@ class SeasonalNaive(BaseEstimator):
             name=f"{quantile_column(quantile)}@{lead_steps}",
         )
 
+    def predict_origins(
+        self, y: pd.Series, origins: Sequence[int] | np.ndarray, horizon: int
+    ) -> dict[str, np.ndarray]:
+        """Naive forecasts from every origin position of a clean series ``y``.
+
+        Returns ``mean`` and the ``q<alpha>`` columns, each (origins, horizon).
+        """
+        check_is_fitted(self, "error_quantiles_")
+        self._check_lead(int(horizon))
+        values = y.to_numpy(dtype=np.float64)
+        positions = np.repeat(np.asarray(origins, dtype=np.int64), int(horizon))
+        if positions.size and positions.min() < self.min_history_steps_ - 1:
+            raise DataError(
+                f"origin {int(positions.min())} has too little history; the "
+                f"first usable origin is {self.min_history_steps_ - 1}"
+            )
+        horizons = np.tile(np.arange(1, int(horizon) + 1), len(origins))
+        naive, rows = self._forecast(values, positions, horizons)
+        shape = (len(origins), int(horizon))
+        out = {"mean": naive.reshape(shape)}
+        for j, q in enumerate(self.quantiles):
+            out[quantile_column(float(q))] = rows[:, j].reshape(shape)
+        return out
+
     def _forecast(
         self, values: np.ndarray, origins: np.ndarray, horizons: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
