@@ -137,6 +137,16 @@ def load_nab_series(category_file: str, root: str | Path | None = None) -> pd.Da
     return frame
 
 
+def nab_windows(
+    category_file: str, root: str | Path | None = None
+) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """Inclusive ``(start, end)`` stamps of a series' labelled anomaly windows."""
+    name = category_file.replace("\\", "/").strip("/")
+    if not name.endswith(".csv"):
+        name += ".csv"
+    return _windows(nab_root(root), name)
+
+
 def label_windows(frame: pd.DataFrame) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     """Start and end stamps of each run of ``label == 1`` in a loaded series."""
     flags = frame["label"].to_numpy()

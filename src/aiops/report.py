@@ -31,10 +31,18 @@ def plot_detector(
 ) -> Path:
     figure = Figure(figsize=(11, 3.2))
     axis = figure.subplots()
-    axis.plot(index, scores, lw=0.7, color="tab:blue", label="anomaly score")
+    # Scores span orders of magnitude; a log axis needs them strictly positive.
+    floor = max(float(np.nanmin(scores[scores > 0], initial=1.0)), 1e-6)
+    axis.plot(
+        index,
+        np.maximum(scores, floor),
+        lw=0.7,
+        color="tab:blue",
+        label="anomaly score",
+    )
     axis.axhline(threshold, color="black", ls="--", lw=0.8, label="threshold")
     shade_incidents(axis, incidents)
-    axis.set_yscale("symlog")
+    axis.set_yscale("log")
     axis.set_title("LSTM anomaly score on held-out days (incidents shaded)")
     axis.legend(loc="upper left")
     figure.tight_layout()

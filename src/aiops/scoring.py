@@ -1,12 +1,14 @@
 """Batch scoring of telemetry files with a registered anomaly detector.
 
 The input (CSV or Parquet) is read in chunks so memory stays flat whatever the
-file size. Each chunk is scored together with the last rows of the previous
-one, so a model with a look-back window sees the same context it would in one
-pass. Every input row yields exactly one output row; missing values and gaps
-in the time column are filled for the model and flagged in the output. The
-output is written to a temporary file and renamed at the end, so a failure
-leaves nothing half-written.
+file size. Chunks go through the detector's streaming scorer
+(:meth:`aiops.detectors.BaseDetector.streaming_scorer`): the LSTM forecaster
+carries its hidden state from chunk to chunk, so chunked scores equal those of
+one pass; other detectors get the last rows of the previous chunk as context.
+Every input row yields exactly one output row; missing values and gaps in the
+time column are filled for the model and flagged in the output. The output is
+written to a temporary file and renamed at the end, so a failure leaves nothing
+half-written.
 """
 
 from __future__ import annotations
@@ -75,7 +77,22 @@ def score_file(
     """Score ``input_path`` with the detector at ``model_uri``."""
     check_paths(input_path, output_path)
     wrapper = load_model(model_uri).unwrap_python_model()
-    detector = wrapper.detector
+    return score_file_with_detector(
+        wrapper.detector, input_path, output_path, chunk_rows, top_k
+    )
+
+
+def score_file_with_detector(
+    detector: Any,
+    input_path: Path,
+    output_path: Path,
+    chunk_rows: int = 50_000,
+    top_k: int = 3,
+) -> ScoringResult:
+    """Score ``input_path`` with a fitted detector; see :func:`score_file`."""
+    check_paths(input_path, output_path)
+    if chunk_rows < 1:
+        raise DataError(f"chunk_rows must be >= 1; got {chunk_rows!r}")
     expected = list(detector.feature_names_in_)
     found = input_columns(input_path)
     missing = [name for name in expected if name not in found]
@@ -83,24 +100,26 @@ def score_file(
         raise DataError(
             f"{input_path} does not match the model's signature: missing columns "
             f"{missing[:5]}{' ...' if len(missing) > 5 else ''}; expected "
-            f"{len(expected)} columns {expected[:5]}...; found {found[:8]}"
+            f"{len(expected)} columns {expected[:5]}...; found {found[:8]}; "
+            "rename the columns or score with the model trained on them"
         )
 
-    context_rows = int(getattr(detector, "window", 0) or 0)
+    scorer = detector.streaming_scorer()
+    # A value missing before any valid one is filled with the training mean.
+    fill = pd.Series(np.asarray(detector.mean_, dtype=float), index=expected)
+    threshold = detector.threshold_
     temporary = output_path.with_name(f".{output_path.name}.partial")
     writer: pq.ParquetWriter | None = None
     rows = alarms = flagged = 0
-    previous: pd.DataFrame | None = None
+    last_values: pd.DataFrame | None = None
     last_time: pd.Timestamp | None = None
     step: pd.Timedelta | None = None
     try:
         for number, chunk in enumerate(read_chunks(input_path, chunk_rows)):
-            values, missing_flags = _clean(chunk[expected], previous)
+            values, missing_flags = _clean(chunk[expected], last_values, fill)
             gap_flags, last_time, step = _gaps(chunk, last_time, step)
-            frame = values if previous is None else pd.concat([previous, values])
-            scores = detector.score_samples(frame)[-len(values) :]
-            contributions = detector.attribute(frame)[-len(values) :]
-            alarm = (scores > detector.threshold_.value_).astype("int8")
+            scores, contributions = scorer.score_chunk(values)
+            alarm = threshold.predict(scores)
             out = pd.DataFrame(
                 {
                     "score": scores.astype("float64"),
@@ -116,9 +135,11 @@ def score_file(
             rows += len(out)
             alarms += int(alarm.sum())
             flagged += int((missing_flags | gap_flags).astype(bool).sum())
-            previous = values.iloc[-context_rows:] if context_rows else None
+            last_values = values.iloc[-1:]
         if writer is not None:
             writer.close()
+        if rows == 0:
+            raise DataError(f"{input_path} holds no data rows; nothing to score")
         os.replace(temporary, output_path)
     except BaseException:
         if writer is not None:
@@ -130,7 +151,7 @@ def score_file(
 
 
 def _clean(
-    values: pd.DataFrame, previous: pd.DataFrame | None
+    values: pd.DataFrame, previous: pd.DataFrame | None, fill: pd.Series
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Fill missing values forward (from the previous chunk too) and flag them."""
     numeric = values.apply(pd.to_numeric, errors="coerce").astype("float64")
@@ -140,7 +161,7 @@ def _clean(
         numeric = numeric.mask(bad)
         if previous is not None:
             numeric = pd.concat([previous.iloc[-1:], numeric]).ffill().iloc[1:]
-        numeric = numeric.ffill().bfill().fillna(0.0)
+        numeric = numeric.ffill().fillna(fill)
     return numeric.reset_index(drop=True), flags
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "POTThreshold",
     "QuantileThreshold",
     "alarm_segments",
+    "anomaly_likelihood",
     "postprocess_alarms",
     "threshold_from_dict",
 ]
@@ -260,3 +261,42 @@ def _as_finite_scores(scores: np.ndarray) -> np.ndarray:
             "fit the threshold on finite scores only"
         )
     return values
+
+
+def anomaly_likelihood(
+    scores: np.ndarray, short_window: int = 10, long_window: int = 2000
+) -> np.ndarray:
+    """Causal tail probability of the recent scores against their own past.
+
+    The mean of the last ``short_window`` scores is compared with the mean and
+    spread of the ``long_window`` scores before it, ``Phi((short - mean) / std)``
+    - the idea of Numenta's anomaly likelihood (Ahmad et al., Neurocomputing
+    2017). It puts the scores of different series and detectors on one [0, 1]
+    scale without labels, which a corpus-wide threshold (NAB) needs. Steps with
+    fewer than ``short_window`` past scores get 0.5.
+    """
+    values = _as_finite_scores(scores)
+    for name, number in (("short_window", short_window), ("long_window", long_window)):
+        if int(number) != number or number < 1:
+            raise ConfigError(f"{name} must be a whole number >= 1; got {number!r}")
+    cumulative = np.r_[0.0, np.cumsum(values)]
+    squares = np.r_[0.0, np.cumsum(values**2)]
+    index = np.arange(values.size)
+
+    recent_first = np.maximum(index + 1 - short_window, 0)
+    recent = (cumulative[index + 1] - cumulative[recent_first]) / (
+        index + 1 - recent_first
+    )
+    # The long window ends where the short one starts, so a burst does not
+    # hide itself by raising its own baseline.
+    past_stop = recent_first
+    past_first = np.maximum(past_stop - long_window, 0)
+    count = np.maximum(past_stop - past_first, 1)
+    mean = (cumulative[past_stop] - cumulative[past_first]) / count
+    variance = (squares[past_stop] - squares[past_first]) / count - mean**2
+    spread = np.sqrt(np.maximum(variance, 0.0))
+    floor = 1e-6 * max(float(np.abs(values).max()), 1e-12)
+    z = (recent - mean) / np.maximum(spread, floor)
+    likelihood = stats.norm.cdf(z)
+    likelihood[past_stop - past_first < short_window] = 0.5
+    return np.asarray(likelihood, dtype=float)

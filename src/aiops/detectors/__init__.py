@@ -8,6 +8,7 @@ All share :class:`BaseDetector`'s scikit-learn style API (``fit``,
 
 from aiops.detectors.base import BaseDetector
 from aiops.detectors.baselines import (
+    ECODDetector,
     IsolationForestDetector,
     RandomDetector,
     RollingZScoreDetector,
@@ -16,6 +17,7 @@ from aiops.detectors.lstm import LSTMAutoencoderDetector, LSTMForecastDetector
 
 __all__ = [
     "BaseDetector",
+    "ECODDetector",
     "IsolationForestDetector",
     "LSTMAutoencoderDetector",
     "LSTMForecastDetector",

@@ -150,9 +150,21 @@ class BaseDetector(BaseEstimator):
             )
         return n_train
 
-    def _standardise(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+    def streaming_scorer(self) -> StreamingScorer:
+        """A scorer for one long series fed in consecutive chunks.
+
+        Each chunk is scored with the last ``window`` rows of the previous one
+        as context, so look-back detectors see what a single pass would show
+        them; the LSTM forecaster overrides this to carry its hidden state.
+        """
         self._check_fitted()
-        frame = self._validate(X, fitting=False)
+        return ContextStreamingScorer(self)
+
+    def _standardise(
+        self, X: pd.DataFrame | np.ndarray, check_length: bool = True
+    ) -> np.ndarray:
+        self._check_fitted()
+        frame = self._validate(X, fitting=False, check_length=check_length)
         return (frame.to_numpy(dtype=np.float64) - self.mean_) / self.scale_
 
     def _check_fitted(self) -> None:
@@ -161,7 +173,9 @@ class BaseDetector(BaseEstimator):
                 f"this {type(self).__name__} is not fitted yet; call fit(X) first"
             )
 
-    def _validate(self, X: pd.DataFrame | np.ndarray, fitting: bool) -> pd.DataFrame:
+    def _validate(
+        self, X: pd.DataFrame | np.ndarray, fitting: bool, check_length: bool = True
+    ) -> pd.DataFrame:
         frame = _to_frame(X)
         _check_numeric(frame)
         _check_finite(frame)
@@ -182,7 +196,7 @@ class BaseDetector(BaseEstimator):
             )
 
         context = self._context_length()
-        if frame.shape[0] <= context:
+        if check_length and frame.shape[0] <= context:
             raise DataError(
                 f"{type(self).__name__} needs more than {context} rows (its window); "
                 f"got {frame.shape[0]}; pass a longer series"
@@ -225,6 +239,51 @@ class BaseDetector(BaseEstimator):
             f"resample, e.g. X.resample('{usual_s:g}s').mean().interpolate(), "
             "or pass require_regular=False to score rows as a plain sequence"
         )
+
+
+class StreamingScorer:
+    """Scores consecutive chunks of one series; every row is scored once."""
+
+    def score_chunk(
+        self, X: pd.DataFrame | np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Scores ``(n,)`` and attributions ``(n, n_features)`` of the chunk."""
+        raise NotImplementedError
+
+
+class ContextStreamingScorer(StreamingScorer):
+    """Prepends the last rows of the previous chunk as context.
+
+    Exact for detectors whose score looks back at most ``window`` rows (rolling
+    z-score) or not at all (isolation forest); an approximation for those that
+    tile or rank the whole input (autoencoder, ECOD, random).
+    """
+
+    def __init__(self, detector: BaseDetector) -> None:
+        self.detector = detector
+        # Rows before the first chunk are unknown; the detector's own warm-up
+        # rules apply to them as in one pass.
+        self.context_: np.ndarray | None = None
+
+    def score_chunk(
+        self, X: pd.DataFrame | np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        values = self.detector._standardise(X, check_length=False)
+        n_rows = values.shape[0]
+        if n_rows == 0:
+            empty = np.zeros((0, self.detector.n_features_in_))
+            return empty.sum(axis=1), empty
+        frame = values if self.context_ is None else np.vstack([self.context_, values])
+        context = self.detector._context_length()
+        if frame.shape[0] <= context:
+            # Too short for even one window: hold the rows back as context
+            # would lose them, so score what is there as warm-up rows (0).
+            attribution = np.zeros_like(values)
+        else:
+            attribution = self.detector._attribute(frame)[-n_rows:]
+        if context:
+            self.context_ = frame[-context:]
+        return attribution.sum(axis=1), attribution
 
 
 def _to_frame(X: pd.DataFrame | np.ndarray) -> pd.DataFrame:

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from typing import Any, Self
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -33,7 +34,7 @@ from aiops.detectors._torch import (
     train_with_early_stopping,
     window_starts,
 )
-from aiops.detectors.base import BaseDetector
+from aiops.detectors.base import BaseDetector, StreamingScorer
 from aiops.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -245,20 +246,61 @@ class LSTMForecastDetector(_LSTMDetector):
             self._train(standardised, n_train, 2 * window + 1, batch_loss)
 
     def _errors(self, standardised: np.ndarray) -> np.ndarray:
-        values = torch.from_numpy(standardised.astype(np.float32)).unsqueeze(0)
-        n_rows = values.shape[1]
-        errors = torch.zeros(n_rows, values.shape[2])
-        state: tuple[torch.Tensor, torch.Tensor] | None = None
+        stream = _ForecastStream(self)
+        return stream.errors(standardised)
+
+    def streaming_scorer(self) -> StreamingScorer:
+        """Carries the LSTM state and the last row from chunk to chunk, so
+        scoring a series in chunks gives the scores of one pass."""
+        self._check_fitted()
+        return _ForecastStream(self)
+
+
+class _ForecastStream(StreamingScorer):
+    """One pass of the forecaster over a series that arrives in pieces."""
+
+    def __init__(self, detector: LSTMForecastDetector) -> None:
+        self.detector = detector
+        self.state: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.previous: np.ndarray | None = None  # last row seen, float32
+        self.rows_seen = 0
+
+    def score_chunk(
+        self, X: pd.DataFrame | np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        errors = self.errors(self.detector._standardise(X, check_length=False))
+        return errors.sum(axis=1), errors
+
+    def errors(self, standardised: np.ndarray) -> np.ndarray:
+        """Squared errors of the next ``len(standardised)`` rows, ``(n, F)``."""
+        values = standardised.astype(np.float32)
+        n_rows, n_features = values.shape
+        errors = np.zeros((n_rows, n_features), dtype=np.float32)
+        if n_rows == 0:
+            return errors.astype(np.float64)
+        # Row i is forecast from everything before it: the previous chunk's
+        # last row opens this chunk's inputs.
+        if self.previous is None:
+            inputs, offset = values[:-1], 1
+        else:
+            inputs, offset = np.vstack([self.previous[None, :], values[:-1]]), 0
+        network = self.detector.network_
+        length = self.detector.chunk_length
 
         with torch_runtime(), torch.no_grad():
-            for first in range(0, n_rows - 1, self.chunk_length):
-                last = min(first + self.chunk_length, n_rows - 1)
-                predictions, state = self.network_(values[:, first:last], state)
-                # Prediction from rows first..last-1 targets rows first+1..last.
-                targets = values[0, first + 1 : last + 1]
-                errors[first + 1 : last + 1] = (predictions[0] - targets).pow(2)
-        errors[: int(self.window)] = 0.0
-        return errors.numpy().astype(np.float64)
+            for first in range(0, inputs.shape[0], length):
+                piece = torch.from_numpy(inputs[first : first + length]).unsqueeze(0)
+                predictions, self.state = network(piece, self.state)
+                rows = slice(offset + first, offset + first + piece.shape[1])
+                targets = torch.from_numpy(values[rows])
+                errors[rows] = (predictions[0] - targets).pow(2).numpy()
+
+        # Rows with less history than the training context score 0.
+        warm_up = max(0, int(self.detector.window) - self.rows_seen)
+        errors[:warm_up] = 0.0
+        self.previous = values[-1].copy()
+        self.rows_seen += n_rows
+        return errors.astype(np.float64)
 
 
 class LSTMAutoencoderDetector(_LSTMDetector):

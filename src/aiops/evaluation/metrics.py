@@ -22,6 +22,7 @@ import numpy as np
 from sklearn.metrics import average_precision_score
 
 from aiops.errors import DataError
+from aiops.evaluation.vus import DEFAULT_MAX_BUFFER, vus_pr
 from aiops.thresholds import alarm_segments
 
 __all__ = [
@@ -109,18 +110,24 @@ def point_adjusted_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 
 def evaluate_detection(
-    y_true: np.ndarray, scores: np.ndarray, alarms: np.ndarray, step_s: float = 60
+    y_true: np.ndarray,
+    scores: np.ndarray,
+    alarms: np.ndarray,
+    step_s: float = 60,
+    max_buffer: int = DEFAULT_MAX_BUFFER,
 ) -> dict[str, Any]:
     """All metrics in one flat dict, ready for ``mlflow.log_metrics``.
 
     Keys: precision, recall, f1, event_precision, event_recall, event_f1,
-    auc_pr, mean_delay_s, f1_point_adjusted, n_events, n_alarm_segments.
+    auc_pr, vus_pr (buffers up to ``max_buffer`` steps), mean_delay_s,
+    f1_point_adjusted, n_events, n_alarm_segments.
     """
     truth, flags = _binary_pair(y_true, alarms)
     return {
         **point_metrics(truth, flags),
         **event_metrics(truth, flags),
         "auc_pr": auc_pr(truth, scores),
+        "vus_pr": vus_pr(truth.astype(np.int8), scores, max_buffer),
         "mean_delay_s": detection_delay(truth, flags, step_s),
         "f1_point_adjusted": point_adjusted_f1(truth, flags),
         "n_events": len(alarm_segments(truth)),
