@@ -194,78 +194,161 @@ def train_forecaster(
     console.print(result)
 
 
+JsonOption = Annotated[
+    Path | None, typer.Option("--json", help="Also write the results as JSON here.")
+]
+MaxSeries = Annotated[
+    int | None, typer.Option(help="Only the first N series (quick checks).")
+]
+NoMlflow = Annotated[
+    bool, typer.Option("--no-mlflow", help="Do not log runs to MLflow.")
+]
+
+
+def split_names(text: str | None) -> list[str] | None:
+    """``"a,b"`` -> ``["a", "b"]``; ``None`` or empty -> ``None`` (all)."""
+    if not text:
+        return None
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 @evaluate_app.command("detector")
 def evaluate_detector(
     benchmark: Annotated[
-        str, typer.Option(help="Corpus: nab (real) or sim (latest simulated).")
+        str,
+        typer.Option(
+            help="Corpus: nab, smd, skab (real, under AIOPS_DATASETS) or sim "
+            "(a simulated dataset)."
+        ),
     ] = "nab",
-    dataset: DatasetOption = None,
-    overrides: Overrides = None,
+    path: Annotated[
+        Path | None,
+        typer.Option(help="Corpus folder of the same layout (or a sim dataset)."),
+    ] = None,
+    detectors: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated subset of lstm_forecast, lstm_autoencoder, "
+            "rolling_zscore, isolation_forest, ecod, random (default: all)."
+        ),
+    ] = None,
+    inclusive_end: Annotated[
+        bool,
+        typer.Option(
+            "--inclusive-end",
+            help="SMD interpretation ranges 'start-end' include their end row.",
+        ),
+    ] = False,
+    max_series: MaxSeries = None,
+    json_path: JsonOption = None,
+    no_mlflow: NoMlflow = False,
 ) -> None:
-    """Train and evaluate the LSTM detector on a benchmark corpus."""
-    parsed = parse_overrides(overrides)
-    if benchmark == "nab":
-        from aiops.config import real_datasets_dir
-        from aiops.flows import evaluate_nab_flow
+    """Run every detector and baseline on a labelled corpus; print the table."""
+    from aiops.detector_benchmark import run_detector_benchmark
 
-        real_datasets_dir()
-        result = evaluate_nab_flow(lstm=parsed.get("lstm"))
-        table = Table("series", "rows", "AUC-PR", "event recall", "F1")
-        for row in result["series"]:
-            table.add_row(
-                row["series"],
-                str(row["rows"]),
-                f"{row['auc_pr']:.3f}",
-                f"{row['event_recall']:.2f}",
-                f"{row['f1']:.3f}",
-            )
-        console.print(table)
-        console.print(result["overall"])
-    elif benchmark == "sim":
-        from aiops.steps import resolve_dataset
-        from aiops.steps import train_detector as train
-
-        outcome = train(resolve_dataset(dataset), parsed.get("lstm"))
-        console.print(outcome.metrics)
-    else:
-        raise ConfigError(f"unknown benchmark {benchmark!r}; expected nab or sim")
+    if benchmark not in ("nab", "smd", "skab", "sim"):
+        raise ConfigError(
+            f"unknown benchmark {benchmark!r}; expected nab, smd, skab or sim"
+        )
+    with console.status(f"running the detectors on {benchmark}"):
+        result = run_detector_benchmark(
+            benchmark,
+            path,
+            detectors=split_names(detectors),
+            inclusive_interpretation_end=inclusive_end,
+            max_series=max_series,
+            json_path=json_path,
+            mlflow=not no_mlflow,
+        )
+    console.print(result.markdown(), markup=False, highlight=False, soft_wrap=True)
+    if json_path is not None:
+        console.print(f"results written to {json_path}")
 
 
 @evaluate_app.command("forecaster")
 def evaluate_forecaster(
-    dataset: DatasetOption = None, overrides: Overrides = None
+    benchmark: Annotated[
+        str,
+        typer.Option(
+            help="Series: load (real traces under AIOPS_DATASETS) or sim (the "
+            "request rate of a simulated dataset)."
+        ),
+    ] = "load",
+    path: Annotated[
+        Path | None,
+        typer.Option(help="Datasets folder (load) or simulated dataset (sim)."),
+    ] = None,
+    models: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated subset of xgb, seasonal_naive, autoets, mstl "
+            "(default: all installed)."
+        ),
+    ] = None,
+    horizon: Annotated[
+        str | None,
+        typer.Option(help="Forecast horizon for every series, e.g. 1h."),
+    ] = None,
+    max_series: MaxSeries = None,
+    json_path: JsonOption = None,
+    no_mlflow: NoMlflow = False,
 ) -> None:
-    """Train the forecaster and compare it with seasonal naive on held-out days."""
-    from aiops.steps import resolve_dataset
-    from aiops.steps import train_forecaster as train
+    """Backtest the forecasters from rolling origins; print the table."""
+    from aiops.forecast_benchmark import run_forecast_benchmark
 
-    parsed = parse_overrides(overrides)
-    outcome = train(resolve_dataset(dataset), parsed.get("xgboost"))
-    console.print(outcome.metrics)
+    if benchmark not in ("load", "sim"):
+        raise ConfigError(f"unknown benchmark {benchmark!r}; expected load or sim")
+    with console.status(f"backtesting the forecasters on {benchmark}"):
+        result = run_forecast_benchmark(
+            benchmark,
+            path,
+            models=split_names(models),
+            horizon=horizon,
+            json_path=json_path,
+            mlflow=not no_mlflow,
+            max_series=max_series,
+        )
+    console.print(result.markdown(), markup=False, highlight=False, soft_wrap=True)
+    if json_path is not None:
+        console.print(f"results written to {json_path}")
 
 
 @app.command()
-def score(
+def forecast(
     model: Annotated[
-        str, typer.Option(help="Model URI, e.g. models:/aiops-anomaly-lstm@champion")
-    ] = "models:/aiops-anomaly-lstm@champion",
-    input: Annotated[Path, typer.Option("--input", help="CSV or Parquet file.")] = Path(
-        "-"
-    ),
-    output: Annotated[
-        Path, typer.Option("--output", help="Output CSV or Parquet file.")
+        str, typer.Option(help="Model URI, e.g. models:/aiops-load-xgb@champion")
+    ] = "models:/aiops-load-xgb@champion",
+    input: Annotated[
+        Path, typer.Option("--input", help="Load history, CSV or Parquet.")
     ] = Path("-"),
-    chunk_rows: Annotated[int, typer.Option(help="Rows scored per chunk.")] = 50_000,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", help="Forecast table, CSV or Parquet (default: CSV on stdout)."
+        ),
+    ] = None,
+    horizon: Annotated[
+        str, typer.Option(help="How far ahead, as a duration: 30min, 1h, 2h.")
+    ] = "1h",
+    time_column: Annotated[str, typer.Option(help="Time stamp column.")] = (
+        "timestamp"
+    ),
+    value_column: Annotated[str, typer.Option(help="Load column.")] = ("request_rate"),
 ) -> None:
-    """Score a telemetry file with a registered detector, in bounded memory."""
-    from aiops.scoring import score_file
+    """Forecast the load after the end of a history file, with quantiles."""
+    from aiops.forecasting.serving import forecast_file
 
-    if str(input) == "-" or str(output) == "-":
-        raise ConfigError("score needs --input FILE and --output FILE")
-    result = score_file(model, input, output, chunk_rows=chunk_rows)
+    if str(input) == "-":
+        raise ConfigError("forecast needs --input FILE (a CSV or Parquet history)")
+    result, table = forecast_file(
+        model, input, output, horizon, time_column, value_column
+    )
+    if output is None:
+        sys.stdout.write(table.to_csv(index=False))
+        return
     console.print(
-        f"scored {result.rows} rows ({result.alarms} alarms, "
-        f"{result.flagged} flagged for gaps or missing values) -> {output}"
+        f"forecast {result.horizon_steps} steps ({result.first} .. {result.last}) "
+        f"from {result.history_rows} history rows -> {output}"
     )
 
 

@@ -239,6 +239,9 @@ class XGBForecaster(BaseEstimator):
             clean, exog_values = self.history_, self.exog_history_
         else:
             clean, _ = prepare_series(history)
+            # Calendar features are read in the training time zone, whatever
+            # zone the history arrives in (served histories come as UTC).
+            clean = clean.tz_convert(self.history_.index.tz)
             exog_values = self._history_exog(exog, clean)
         self._check_history(clean, "history")
 

@@ -1,0 +1,170 @@
+"""``aiops forecast``: a registered forecaster over a history file."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aiops.errors import ConfigError
+from aiops.forecasting import XGBForecaster
+from aiops.forecasting.serving import horizon_in_steps, parse_horizon
+from tests.test_cli import run_cli
+from tests.test_forecasting_xgb import SMALL, daily_load
+
+MODEL = "test-load"
+
+
+@pytest.fixture(scope="module")
+def history() -> pd.Series:
+    return daily_load(days=10, seed=3)
+
+
+@pytest.fixture
+def registered(aiops_home: Path, history: pd.Series) -> str:
+    """URI of a small forecaster registered in the test's MLflow store."""
+    import mlflow
+
+    from aiops.pyfunc_models import LoadForecasterModel
+    from aiops.registry import log_and_register
+    from aiops.tracking import setup_mlflow
+
+    forecaster = XGBForecaster(**SMALL).fit(history)
+    tail = history.iloc[-(forecaster.min_history_steps_ + 12) :]
+    example = pd.DataFrame(
+        {
+            "timestamp": tail.index.tz_convert("UTC").tz_localize(None),
+            "request_rate": tail.to_numpy(),
+        }
+    )
+    with mlflow.start_run(experiment_id=setup_mlflow()):
+        version = log_and_register(
+            forecaster,
+            LoadForecasterModel(forecaster),
+            "load_forecaster.py",
+            MODEL,
+            example,
+        )
+    return f"models:/{MODEL}/{version}"
+
+
+def write_history(history: pd.Series, path: Path, column: str = "request_rate") -> Path:
+    frame = pd.DataFrame(
+        {"timestamp": history.index.tz_convert("UTC"), column: history.to_numpy()}
+    )
+    if path.suffix == ".parquet":
+        frame.to_parquet(path)
+    else:
+        frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "steps"),
+    [("5min", 1), ("30min", 6), ("1h", 12), ("7min", 2)],
+)
+def test_horizon_is_rounded_up_to_whole_steps(text: str, steps: int) -> None:
+    step = pd.Timedelta("5min")
+    assert horizon_in_steps(parse_horizon(text), step, limit=12) == steps
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("soon", "is not a duration; expected e.g. 30min"),
+        ("-1h", "must be positive"),
+        ("2h", "is 24 steps of 0 days 00:05:00; the model forecasts at most 12"),
+    ],
+)
+def test_bad_horizons_are_refused(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        horizon_in_steps(parse_horizon(text), pd.Timedelta("5min"), limit=12)
+
+
+def test_forecast_writes_the_table_after_the_history(
+    registered: str, aiops_home: Path, history: pd.Series, tmp_path: Path
+) -> None:
+    source = write_history(history, tmp_path / "history.parquet")
+    done = run_cli(
+        aiops_home,
+        "forecast",
+        "--model",
+        registered,
+        "--input",
+        str(source),
+        "--output",
+        str(tmp_path / "forecast.csv"),
+        "--horizon",
+        "30min",
+    )
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(tmp_path / "forecast.csv", parse_dates=["timestamp"])
+    assert list(table.columns) == ["timestamp", "mean", "q0.5", "q0.9", "q0.99"]
+    last = history.index[-1].tz_convert("UTC").tz_localize(None)
+    expected = pd.date_range(last + pd.Timedelta("5min"), periods=6, freq="5min")
+    assert list(table["timestamp"]) == list(expected)
+    quantiles = table[["q0.5", "q0.9", "q0.99"]].to_numpy()
+    assert (np.diff(quantiles, axis=1) >= 0).all()
+    # The served table equals the forecaster's own forecast from that history.
+    direct = XGBForecaster(**SMALL).fit(history).predict(horizon=6, history=history)
+    np.testing.assert_allclose(table["mean"], direct["mean"], rtol=1e-6)
+
+
+def test_forecast_without_output_prints_csv(
+    registered: str, aiops_home: Path, history: pd.Series, tmp_path: Path
+) -> None:
+    source = write_history(history, tmp_path / "history.csv", column="rps")
+    done = run_cli(
+        aiops_home,
+        "forecast",
+        "--model",
+        registered,
+        "--input",
+        str(source),
+        "--value-column",
+        "rps",
+        "--horizon",
+        "1h",
+    )
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(io.StringIO(done.stdout))
+    assert len(table) == 12 and table["mean"].notna().all()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--horizon", "2h"], "the model forecasts at most 12 steps"),
+        (["--horizon", "later"], "'later' is not a duration"),
+        (["--value-column", "load"], "lacks columns ['load']; found ['timestamp'"),
+    ],
+)
+def test_bad_forecast_requests_give_one_line(
+    registered: str,
+    aiops_home: Path,
+    history: pd.Series,
+    tmp_path: Path,
+    args: list[str],
+    message: str,
+) -> None:
+    source = write_history(history, tmp_path / "history.csv")
+    output = tmp_path / "forecast.csv"
+    done = run_cli(
+        aiops_home,
+        "forecast",
+        "--model",
+        registered,
+        "--input",
+        str(source),
+        "--output",
+        str(output),
+        *args,
+    )
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], done.stderr
+    assert not output.exists()
+    assert not list(tmp_path.glob(".*partial"))
