@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import time
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +34,7 @@ def raw(profile: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def production() -> Telemetry:
-    started = time.perf_counter()
-    telemetry = simulate(load_scenario(SCENARIOS / "production.yaml"), 14.0, SEED)
-    # speed sanity: 14 days at 1-minute steps with HPA in the loop stays fast
-    assert time.perf_counter() - started < 10.0
-    return telemetry
+    return simulate(load_scenario(SCENARIOS / "production.yaml"), 14.0, SEED)
 
 
 def span(telemetry: Telemetry, kind: str) -> tuple[pd.Timestamp, pd.Timestamp]:

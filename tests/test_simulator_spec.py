@@ -111,6 +111,12 @@ def _overlapping_faults() -> list[dict[str, Any]]:
         ),
         ("slo", None, r"slo = None"),
         (
+            "services.redis.metrics",
+            ["redis_commands_total"],
+            r"faults\[2\]\.target = 'redis'; a cache_stampede fault shows in "
+            r"redis_cache_hit_ratio, which redis does not emit",
+        ),
+        (
             "services.redis.read_replicas",
             2,
             r"services\.redis\.read_replicas is set on a service of kind 'cache'",

@@ -68,15 +68,25 @@ def is_counter(metric: str) -> bool:
 class FaultKind:
     """One entry of the fault catalogue.
 
-    ``targets`` lists the service kinds the fault may hit (``"region"`` for a
-    region name). An ``exclusive`` fault may not overlap any other fault on the
-    same target; any two faults of the same kind on one target may not overlap.
+    An ``exclusive`` fault may not overlap any other fault on the same target;
+    any two faults of the same kind on one target may not overlap.
+    ``signatures`` names, per kind of target it may hit (a service kind, or
+    ``"region"`` for a region name), the target's metrics in which the fault
+    shows and which way they move (``+1`` up, ``-1`` down): a target that
+    emits none of them would carry a label with nothing behind it.
     """
 
     name: str
-    targets: tuple[str, ...]
     exclusive: bool
     description: str
+    signatures: dict[str, tuple[tuple[str, int], ...]]
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return tuple(self.signatures)
+
+    def signature_metrics(self, target_kind: str) -> tuple[str, ...]:
+        return tuple(metric for metric, _ in self.signatures.get(target_kind, ()))
 
 
 FAULT_CATALOGUE: dict[str, FaultKind] = {
@@ -84,81 +94,106 @@ FAULT_CATALOGUE: dict[str, FaultKind] = {
     for fault in (
         FaultKind(
             "memory_leak",
-            ("app", "cache", "database"),
             True,
             "resident memory climbs until the process is restarted at the end",
+            {
+                "app": (("process_resident_memory_bytes", 1),),
+                "cache": (("redis_memory_used_bytes", 1),),
+                "database": (("process_resident_memory_bytes", 1),),
+            },
         ),
         FaultKind(
             "cpu_saturation",
-            ("app", "cache", "database", "queue"),
             False,
-            "noisy neighbour steals CPU: capacity per replica drops",
+            "noisy neighbour steals CPU: each request takes longer, capacity drops",
+            {
+                "app": (
+                    ("process_cpu_seconds_total", 1),
+                    ("http_request_duration_seconds_p99", 1),
+                ),
+                "cache": (("redis_command_duration_seconds_p99", 1),),
+                "database": (
+                    ("process_cpu_seconds_total", 1),
+                    ("pg_query_duration_seconds_p99", 1),
+                ),
+            },
         ),
         FaultKind(
             "slow_queries",
-            ("database",),
             False,
             "a bad plan multiplies query time and database CPU",
+            {"database": (("pg_query_duration_seconds_p99", 1),)},
         ),
         FaultKind(
             "connection_pool_exhaustion",
-            ("database",),
             False,
             "connections saturate; callers wait for the pool and then fail",
+            {"database": (("pg_stat_activity_count", 1),)},
         ),
         FaultKind(
             "cache_stampede",
-            ("cache",),
             False,
             "hit ratio collapses, misses pile onto the database",
+            {"cache": (("redis_cache_hit_ratio", -1),)},
         ),
         FaultKind(
             "network_latency",
-            ("entry", "app", "cache", "database", "queue"),
             False,
             "extra round-trip time on every call to the target",
+            {
+                "entry": (("http_request_duration_seconds_p99", 1),),
+                "app": (("http_request_duration_seconds_p99", 1),),
+                "cache": (("redis_command_duration_seconds_p99", 1),),
+                "database": (("pg_query_duration_seconds_p99", 1),),
+            },
         ),
         FaultKind(
             "bad_deploy",
-            ("app",),
             True,
             "a new version raises errors and latency until it is rolled back",
+            {
+                "app": (
+                    ("http_request_errors_total", 1),
+                    ("http_request_duration_seconds_p99", 1),
+                    ("process_resident_memory_bytes", 1),
+                )
+            },
         ),
         FaultKind(
             "region_outage",
-            ("region",),
             True,
             "a region goes dark and GeoDNS shifts its traffic elsewhere",
+            {"region": (("http_requests_total", -1),)},
         ),
         FaultKind(
             "replication_lag",
-            ("database",),
             False,
             "read replicas fall behind the primary",
+            {"database": (("pg_replication_lag_seconds", 1),)},
         ),
         FaultKind(
             "kafka_consumer_stall",
-            ("queue",),
             False,
             "consumers stop keeping up and the group lag grows",
+            {"queue": (("kafka_consumergroup_lag", 1),)},
         ),
         FaultKind(
             "disk_fill_backup",
-            ("database",),
             True,
             "a runaway backup fills the data disk; writes fail when it is full",
+            {"database": (("node_filesystem_avail_bytes", -1),)},
         ),
         FaultKind(
             "credential_stuffing",
-            ("app",),
             False,
             "a few addresses replay leaked passwords: POST /login 401 floods",
+            {"app": (("http_requests_total", 1), ("http_request_errors_total", 1))},
         ),
         FaultKind(
             "scraping",
-            ("app",),
             False,
             "bots crawl the catalogue fast from a few addresses",
+            {"app": (("http_requests_total", 1),)},
         ),
     )
 }

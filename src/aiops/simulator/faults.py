@@ -199,7 +199,9 @@ def build_effects(
             # garbage collection works harder as the heap fills
             effects.apply("latency", target, 1.0 + 0.6 * grow**2)
         elif kind == "cpu_saturation":
+            # stolen cycles stretch every request, loaded or not
             effects.apply("capacity", target, 1.0 - 0.55 * strength)
+            effects.apply("latency", target, 1.0 + 0.5 * strength)
             effects.apply("cpu_per_request", target, 1.0 + 0.8 * strength)
         elif kind == "slow_queries":
             effects.apply("latency", target, 1.0 + 6.0 * strength)

@@ -433,6 +433,13 @@ def _check_fault_target(spec: ScenarioSpec, kind: str, target: str, where: str) 
             f"{where}.target = {target!r} (kind {target_kind}); a {kind} fault "
             f"needs a target of kind {' or '.join(allowed)}"
         )
+    hidden = _hidden_signature(spec, kind, target)
+    if hidden:
+        raise ValueError(
+            f"{where}.target = {target!r}; a {kind} fault shows in "
+            f"{' or '.join(hidden)}, which {target} does not emit; add one to "
+            f"services.{target}.metrics or pick another target"
+        )
     if kind == "region_outage" and len(spec.regions) < 2:
         raise ValueError(
             f"{where}.kind = 'region_outage'; expected at least two regions so "
@@ -440,9 +447,27 @@ def _check_fault_target(spec: ScenarioSpec, kind: str, target: str, where: str) 
         )
 
 
+def _hidden_signature(spec: ScenarioSpec, kind: str, target: str) -> list[str]:
+    """The signature metrics of ``kind`` when ``target`` emits none of them,
+    else an empty list. A region shows through its app fleet, which always
+    reports its request counter."""
+    if target not in spec.services:
+        return []
+    service = spec.services[target]
+    wanted = FAULT_CATALOGUE[kind].signature_metrics(service.kind)
+    if any(metric in service.metric_names for metric in wanted):
+        return []
+    return list(wanted)
+
+
 def _eligible_targets(spec: ScenarioSpec, kind: str) -> list[str]:
-    """Targets a fault of ``kind`` may hit in this scenario, in spec order."""
+    """Targets a fault of ``kind`` may hit in this scenario and show in its
+    metrics, in spec order."""
     allowed = FAULT_CATALOGUE[kind].targets
     if kind == "region_outage":
         return spec.region_names if len(spec.regions) >= 2 else []
-    return [name for name, svc in spec.services.items() if svc.kind in allowed]
+    return [
+        name
+        for name, svc in spec.services.items()
+        if svc.kind in allowed and not _hidden_signature(spec, kind, name)
+    ]
