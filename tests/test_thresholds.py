@@ -8,12 +8,15 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from aiops.errors import ConfigError, DataError
 from aiops.thresholds import (
     POTThreshold,
     QuantileThreshold,
     alarm_segments,
+    anomaly_likelihood,
+    onset_likelihood,
     postprocess_alarms,
     threshold_from_dict,
 )
@@ -167,3 +170,33 @@ def test_thresholds_do_not_warn_on_plain_input() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         QuantileThreshold().fit(np.linspace(0, 1, 50))
+
+
+def test_onset_likelihood_keeps_only_where_an_episode_begins() -> None:
+    rng = np.random.default_rng(0)
+    scores = rng.normal(0.0, 1.0, 600)
+    scores[400:420] += 12.0  # one long episode
+    scores[430] += 100.0  # a far stronger step inside the quiet period
+    onset = onset_likelihood(scores, long_window=300, quiet_steps=100)
+
+    # the first step of the episode: z about 12 -> -log10(sf(12)) / 50
+    z = (scores[400] - scores[100:400].mean()) / scores[100:400].std()
+    expected = -stats.norm.logsf(z) / np.log(10) / 50
+    assert onset[400] == pytest.approx(expected, rel=1e-9)
+    assert 0.6 < onset[400] < 0.7
+    # the rest of the episode is quiet; the stronger step still counts
+    assert (onset[401:420] == 0.0).all() and onset[430] > onset[400]
+    # the anomaly likelihood has long since rounded to 1 on both
+    likelihood = anomaly_likelihood(scores, short_window=1, long_window=300)
+    assert likelihood[400] == likelihood[430] == 1.0
+    assert ((onset >= 0) & (onset <= 1)).all()
+
+
+def test_onset_likelihood_without_quiet_period_keeps_every_step() -> None:
+    scores = np.r_[np.zeros(50), np.linspace(0, 1, 50)]
+    kept = onset_likelihood(scores, long_window=20, quiet_steps=0)
+    assert (kept[60:] > 0).all()
+    with pytest.raises(ConfigError, match="quiet_steps must be a whole number"):
+        onset_likelihood(scores, quiet_steps=-1)
+    with pytest.raises(ConfigError, match="decades must be > 0"):
+        onset_likelihood(scores, decades=0)

@@ -42,7 +42,7 @@ from aiops.evaluation import (
     evaluate_detection,
     score_nab_corpus,
 )
-from aiops.thresholds import anomaly_likelihood
+from aiops.thresholds import onset_likelihood
 
 logger = logging.getLogger(__name__)
 
@@ -334,11 +334,12 @@ def _nab_scores(
     for name in names:
         # NAB needs one threshold over all series; raw scores differ in scale
         # by orders of magnitude between series, so they are turned into a
-        # causal [0, 1] likelihood first (as Numenta's HTM detector does).
+        # causal [0, 1] likelihood first (as Numenta's HTM detector does),
+        # kept only where an episode begins.
         series = [
             NABSeries(
                 item.name,
-                anomaly_likelihood(output["scores"][name].astype(np.float64)),
+                onset_likelihood(output["scores"][name].astype(np.float64)),
                 item.nab_windows or [],
             )
             for item, output in zip(corpus.series, outputs, strict=True)

@@ -14,6 +14,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from aiops.errors import ConfigError, DataError
@@ -26,6 +27,7 @@ __all__ = [
     "QuantileThreshold",
     "alarm_segments",
     "anomaly_likelihood",
+    "onset_likelihood",
     "postprocess_alarms",
     "threshold_from_dict",
 ]
@@ -275,6 +277,54 @@ def anomaly_likelihood(
     scale without labels, which a corpus-wide threshold (NAB) needs. Steps with
     fewer than ``short_window`` past scores get 0.5.
     """
+    z, warm = _causal_z(scores, short_window, long_window)
+    likelihood = stats.norm.cdf(z)
+    likelihood[~warm] = 0.5
+    return np.asarray(likelihood, dtype=float)
+
+
+def onset_likelihood(
+    scores: np.ndarray,
+    short_window: int = 1,
+    long_window: int = 2000,
+    quiet_steps: int = 100,
+    decades: float = 50.0,
+) -> np.ndarray:
+    """A [0, 1] score that marks where anomalies begin, for NAB-style scoring.
+
+    Two changes to :func:`anomaly_likelihood`. The tail probability is read
+    on a log scale, ``-log10(1 - Phi(z)) / decades``, since ``Phi`` rounds to
+    exactly 1 from z of about 8 and a corpus-wide threshold then cannot tell
+    a strong anomaly from a weak one. And a step keeps its value only when it
+    exceeds every value of the ``quiet_steps`` before it (else 0): one alarm
+    at the onset of an episode rather than a run of them, since NAB rewards
+    the first detection in a window and charges for every one outside.
+    """
+    if int(quiet_steps) != quiet_steps or quiet_steps < 0:
+        raise ConfigError(f"quiet_steps must be a whole number >= 0; got {quiet_steps}")
+    if not decades > 0:
+        raise ConfigError(f"decades must be > 0; got {decades!r}")
+    z, warm = _causal_z(scores, short_window, long_window)
+    level = np.clip(-stats.norm.logsf(z) / np.log(10.0) / decades, 0.0, 1.0)
+    level[~warm] = 0.0
+    if quiet_steps == 0:
+        return np.asarray(level, dtype=float)
+    before = (
+        pd.Series(level)
+        .shift(1)
+        .rolling(int(quiet_steps), min_periods=1)
+        .max()
+        .fillna(-1.0)
+        .to_numpy()
+    )
+    return np.where(level > before, level, 0.0)
+
+
+def _causal_z(
+    scores: np.ndarray, short_window: int, long_window: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """z of the mean of the last ``short_window`` scores against the
+    ``long_window`` before them, and whether that past was long enough."""
     values = _as_finite_scores(scores)
     for name, number in (("short_window", short_window), ("long_window", long_window)):
         if int(number) != number or number < 1:
@@ -297,6 +347,5 @@ def anomaly_likelihood(
     spread = np.sqrt(np.maximum(variance, 0.0))
     floor = 1e-6 * max(float(np.abs(values).max()), 1e-12)
     z = (recent - mean) / np.maximum(spread, floor)
-    likelihood = stats.norm.cdf(z)
-    likelihood[past_stop - past_first < short_window] = 0.5
-    return np.asarray(likelihood, dtype=float)
+    warm = past_stop - past_first >= short_window
+    return z, warm
