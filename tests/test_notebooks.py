@@ -13,8 +13,14 @@ from aiops.simulator import load_scenario, simulate, write_dataset
 from tests.conftest import REPO
 
 
-@pytest.mark.parametrize("name", ["01-explore-telemetry.ipynb"])
-def test_notebook_executes(aiops_home: Path, name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "printed_text"),
+    [
+        ("01-explore-telemetry.ipynb", "production-3d-seed7"),
+        ("02-system-model.ipynb", "13 fault kinds"),
+    ],
+)
+def test_notebook_executes(aiops_home: Path, name: str, printed_text: str) -> None:
     telemetry = simulate(load_scenario("production"), days=3, seed=7)
     write_dataset(telemetry, datasets_root() / "production-3d-seed7")
 
@@ -39,4 +45,4 @@ def test_notebook_executes(aiops_home: Path, name: str) -> None:
     printed = "".join(
         out.get("text", "") for out in outputs if out.output_type == "stream"
     )
-    assert "production-3d-seed7" in printed
+    assert printed_text in printed
