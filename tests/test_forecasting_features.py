@@ -11,6 +11,7 @@ from aiops.forecasting.features import (
     build_features,
     calendar_features,
     steps_in,
+    window_stat_at,
 )
 
 
@@ -181,7 +182,7 @@ def test_calendar_follows_the_local_clock_across_dst():
     start = pd.Timestamp("2024-03-31 00:00", tz="UTC")  # 01:00 in Berlin
     berlin = pd.Timestamp("2024-01-01", tz="Europe/Berlin").tz
     calendar = calendar_features(
-        start.value, pd.Timedelta("30min").value, 4, berlin, spec
+        start.value, pd.Timedelta("30min").value, np.arange(4), berlin, spec
     )
     # Clocks jump from 02:00 to 03:00 at 01:00 UTC.
     np.testing.assert_array_equal(calendar[:, 0], [1, 1, 3, 3])
@@ -193,3 +194,31 @@ def test_calendar_follows_the_local_clock_across_dst():
         "hour",
         "minute_of_day",
     ]
+
+
+def test_a_clean_grid_passes_through_unchanged():
+    index = pd.date_range("2024-03-30", periods=500, freq="5min", tz="Europe/Berlin")
+    y = pd.Series(np.linspace(1.0, 2.0, 500), index=index, name="rps")
+    clean, report = prepare_series(y)
+    pd.testing.assert_series_equal(clean, y, check_freq=False)
+    assert not report.changed and report.step == pd.Timedelta("5min")
+    assert report.n_output == 500 and not report.filled_mask.any()
+    # one missing value takes the repairing path, which fills it
+    y.iloc[10] = np.nan
+    repaired, report = prepare_series(y)
+    assert report.n_missing_filled == 1 and repaired.iloc[10] == pytest.approx(
+        (y.iloc[9] + y.iloc[11]) / 2
+    )
+
+
+@pytest.mark.parametrize("stat", ["mean", "std"])
+def test_window_stats_at_positions_match_the_full_rolling_ones(stat):
+    values = np.random.default_rng(4).normal(size=300)
+    positions = np.array([0, 3, 4, 150, 299, 299])
+    rolling = pd.Series(values).rolling(5)
+    expected = rolling.std(ddof=0) if stat == "std" else rolling.mean()
+    np.testing.assert_allclose(
+        window_stat_at(values, 5, positions, stat),
+        expected.to_numpy()[positions],
+        rtol=1e-12,
+    )

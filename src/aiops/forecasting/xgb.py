@@ -48,6 +48,10 @@ logger = logging.getLogger(__name__)
 MIN_CALIBRATION_ROWS = 200
 
 
+# Below this many feature rows, prediction runs on one thread.
+SINGLE_THREAD_ROWS = 4096
+
+
 class XGBForecaster(BaseEstimator):
     """Quantile load forecaster for the next ``horizon`` grid steps.
 
@@ -360,7 +364,12 @@ class XGBForecaster(BaseEstimator):
             self.scale_floor_,
             exog_values,
         )
-        raw = self.model_.get_booster().inplace_predict(features.X)
+        booster = self.model_.get_booster()
+        # Waking a thread pool costs more than a few hundred rows take on one
+        # core; a single decision's forecast stays on the calling thread.
+        threads = 1 if len(features.X) < SINGLE_THREAD_ROWS else int(self.n_jobs)
+        booster.set_param({"nthread": threads})
+        raw = booster.inplace_predict(features.X)
         raw = np.asarray(raw, dtype=np.float64).reshape(len(origins), -1)
         raw = raw + self.quantile_offsets_
         quantiles = features.level[:, None] + features.scale[:, None] * raw

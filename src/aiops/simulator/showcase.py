@@ -32,12 +32,14 @@ def with_one_fault(
     """Only one fault: ``kind`` on ``target`` for ``hours`` of a ``days`` run,
     from ``start`` (a fraction of the run)."""
     # Durations are given at the scenario's nominal length and shrink with it.
-    fault = FaultSpec(
-        kind=kind,
-        target=target,
-        start=start,
-        duration_s=hours * 3600.0 * spec.days / days,
-        intensity=intensity,
+    fault = FaultSpec.model_validate(
+        {
+            "kind": kind,
+            "target": target,
+            "start": start,
+            "duration_s": hours * 3600.0 * spec.days / days,
+            "intensity": intensity,
+        }
     )
     return spec.model_copy(update={"faults": [fault], "random_faults": None})
 
