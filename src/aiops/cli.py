@@ -281,8 +281,8 @@ def evaluate_forecaster(
     models: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated subset of xgb, seasonal_naive, autoets, mstl "
-            "(default: all installed)."
+            help="Comma-separated subset of xgb, seasonal_naive (daily), "
+            "seasonal_naive_weekly, autoets, mstl (default: all installed)."
         ),
     ] = None,
     horizon: Annotated[

@@ -45,7 +45,7 @@ from aiops.forecasting.rolling import (
 
 logger = logging.getLogger(__name__)
 
-MODELS = ("xgb", "seasonal_naive", "autoets", "mstl")
+MODELS = ("xgb", "seasonal_naive", "seasonal_naive_weekly", "autoets", "mstl")
 STATS_MODELS = ("autoets", "mstl")
 QUANTILES = (0.1, 0.5, 0.9, 0.99)
 # Share of each real series that trains; the rest is the backtest.
@@ -201,7 +201,8 @@ def run_forecast_benchmark(
         folder); ``"sim"``: the simulated dataset folder ``path`` (default the
         latest one).
     models
-        Subset of ``xgb``, ``seasonal_naive``, ``autoets``, ``mstl``; by
+        Subset of ``xgb``, ``seasonal_naive`` (daily), ``seasonal_naive_weekly``,
+        ``autoets``, ``mstl``; by
         default all of them (the statsforecast two only when installed).
     horizon
         A duration (``"1h"``) that overrides every series' default horizon.
@@ -379,6 +380,8 @@ def _baseline(
 
     if name == "seasonal_naive":
         return SeasonalNaive(MASE_SEASON, horizon_steps, QUANTILES)
+    if name == "seasonal_naive_weekly":
+        return SeasonalNaive("7D", horizon_steps, QUANTILES)
     if name == "autoets":
         return AutoETSForecaster(horizon_steps, QUANTILES, season=MASE_SEASON)
     return MSTLForecaster(horizon_steps, QUANTILES, seasons=("1D", "7D"))
