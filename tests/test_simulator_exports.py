@@ -48,7 +48,7 @@ def test_openmetrics_text_follows_the_format(
 
     pattern = re.compile(
         r'^([a-z_0-9]+)\{service="([^"]+)",region="[^"]+",'
-        r'cloud="[^"]+",env="production"\} (\S+) (\d+)$'
+        r'cloud="[^"]+",env="production",version="[0-9.]+"\} (\S+) (\d+)$'
     )
     parsed = [pattern.match(line) for line in samples]
     assert all(parsed)
@@ -101,3 +101,41 @@ def test_exports_are_byte_identical_for_one_seed(tmp_path: Path) -> None:
         files = [om, *sorted(p for p in nab.rglob("*") if p.is_file())]
         digests.append([hashlib.sha256(p.read_bytes()).hexdigest() for p in files])
     assert digests[0] == digests[1]
+
+
+def test_simulate_command_writes_the_exports_into_the_dataset(
+    aiops_home: Path, tmp_path: Path
+) -> None:
+    from aiops.simulator import load_dataset
+    from tests.test_cli import run_cli
+
+    out = tmp_path / "exp1"
+    done = run_cli(
+        aiops_home,
+        *("simulate", "--profile", "experimental", "--days", "1", "--seed", "7"),
+        *("--out", str(out), "--export", "openmetrics", "--export", "nab"),
+    )
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    hashed = set(manifest["sha256"])
+    assert "metrics.openmetrics.txt" in hashed
+    nab_files = sorted(p for p in (out / "nab").rglob("*") if p.is_file())
+    assert nab_files and {p.relative_to(out).as_posix() for p in nab_files} <= hashed
+    assert (out / "metrics.openmetrics.txt").read_text().endswith("# EOF\n")
+    assert len(load_dataset(out).labels) == 1440
+
+    bad = run_cli(
+        aiops_home,
+        "simulate",
+        "--days",
+        "1",
+        "--out",
+        str(tmp_path / "x"),
+        "--export",
+        "csv",
+    )
+    assert bad.returncode != 0
+    assert bad.stderr.strip().splitlines() == [
+        "aiops: error: unknown export 'csv'; expected one of openmetrics, nab"
+    ]
+    assert not (tmp_path / "x").exists()

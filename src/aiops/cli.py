@@ -141,6 +141,13 @@ def simulate(
         Path | None,
         typer.Option(help="Output folder (default data/generated/NAME)."),
     ] = None,
+    export: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Also write an export into the folder: openmetrics (for "
+            "promtool/Prometheus) or nab (NAB-style CSV per series). Repeatable."
+        ),
+    ] = None,
 ) -> None:
     """Simulate the system model and write a labelled dataset folder."""
     from aiops.config import datasets_root
@@ -152,7 +159,9 @@ def simulate(
     with console.status(f"simulating {days:g} days of {profile}"):
         telemetry = simulate(scenario, days=days, seed=seed)
         folder = out or datasets_root() / dataset_name(profile, days, seed)
-        path = write_dataset(telemetry, folder, overwrite=out is None)
+        path = write_dataset(
+            telemetry, folder, overwrite=out is None, exports=export or ()
+        )
     summary = telemetry.summary()
     console.print(
         f"wrote {path} ({len(telemetry.labels)} steps, "

@@ -23,7 +23,7 @@ from aiops.simulator.telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
 
-LABELS = ("service", "region", "cloud", "env")
+LABELS = ("service", "region", "cloud", "env", "version")
 UNITS = ("seconds", "bytes", "ratio")
 HELP = {
     "http_requests": "HTTP requests received",

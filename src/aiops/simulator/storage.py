@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import pandas as pd
 import pyarrow
 
 from aiops.errors import DataError
+from aiops.simulator.exports import export_nab_csv, export_openmetrics
 from aiops.simulator.spec import ScenarioSpec
 from aiops.simulator.telemetry import LOG_COLUMNS, Telemetry
 
@@ -30,6 +32,10 @@ TABLES = ("metrics", "incidents", "labels", "events")
 # written since the first format; a dataset without them loads them empty
 EXTRA_TABLES = ("access_log", "rollouts")
 LOGS_FILE = "logs.jsonl.gz"
+# Optional exports written beside the tables, hashed in the manifest too.
+EXPORTS = ("openmetrics", "nab")
+OPENMETRICS_FILE = "metrics.openmetrics.txt"
+NAB_FOLDER = "nab"
 
 
 def _package_versions() -> dict[str, str]:
@@ -54,12 +60,23 @@ def _sha256(path: Path) -> str:
 
 
 def write_dataset(
-    telemetry: Telemetry, out_dir: str | Path, overwrite: bool = False
+    telemetry: Telemetry,
+    out_dir: str | Path,
+    overwrite: bool = False,
+    exports: Sequence[str] = (),
 ) -> Path:
     """Write ``telemetry`` to ``out_dir`` and return the folder.
 
     Refuses a non-empty existing folder unless ``overwrite`` is true.
+    ``exports`` adds ``openmetrics`` (text that ``promtool tsdb
+    create-blocks-from openmetrics`` loads) and ``nab`` (one NAB-style CSV per
+    series with label windows) to the folder.
     """
+    unknown = sorted(set(exports) - set(EXPORTS))
+    if unknown:
+        raise DataError(
+            f"unknown export {unknown[0]!r}; expected one of {', '.join(EXPORTS)}"
+        )
     target = Path(out_dir)
     if target.exists() and not target.is_dir():
         raise DataError(f"dataset path {target} is a file; expected a folder")
@@ -89,6 +106,13 @@ def write_dataset(
         path = staging / LOGS_FILE
         write_logs(telemetry.logs, path)
         files[path.name] = _sha256(path)
+        if "openmetrics" in exports:
+            path = export_openmetrics(telemetry, staging / OPENMETRICS_FILE)
+            files[path.name] = _sha256(path)
+        if "nab" in exports:
+            root = export_nab_csv(telemetry, staging / NAB_FOLDER)
+            for path in sorted(p for p in root.rglob("*") if p.is_file()):
+                files[path.relative_to(staging).as_posix()] = _sha256(path)
         manifest = {
             "format": FORMAT,
             "scenario": telemetry.scenario.model_dump(mode="json"),
