@@ -12,14 +12,17 @@ from scipy import stats
 
 from aiops.errors import ConfigError, DataError
 from aiops.thresholds import (
+    DynamicThreshold,
     POTThreshold,
     QuantileThreshold,
+    SPOTThreshold,
     alarm_segments,
     anomaly_likelihood,
     onset_likelihood,
     postprocess_alarms,
     threshold_from_dict,
 )
+from aiops.thresholds.adaptive import dynamic_level
 
 SEED = 20240601
 
@@ -200,3 +203,78 @@ def test_onset_likelihood_without_quiet_period_keeps_every_step() -> None:
         onset_likelihood(scores, quiet_steps=-1)
     with pytest.raises(ConfigError, match="decades must be > 0"):
         onset_likelihood(scores, decades=0)
+
+
+@pytest.fixture
+def exponential_stream() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(11)
+    return rng.exponential(1.0, 5000), rng.exponential(1.0, 200_000)
+
+
+def test_spot_alarm_rate_follows_the_risk(exponential_stream) -> None:
+    calibration, stream = exponential_stream
+    learning = SPOTThreshold(risk=1e-3, learn_alarms=True).fit(calibration)
+    # Exp(1) exceeds x with probability exp(-x): the 1e-3 level is ln(1000).
+    assert learning.value_ == pytest.approx(math.log(1000), rel=0.15)
+    assert 0.7e-3 < learning.predict(stream).mean() < 1.4e-3
+    cutoffs = learning.streaming().cutoffs(stream)
+    assert cutoffs[-1] == pytest.approx(math.log(1000), rel=0.05)
+
+    # Alarms kept out of the tail (the paper's rule) censor it: the cut-off
+    # settles lower and the rate ends a few times the risk, not more.
+    censored = SPOTThreshold(risk=1e-3).fit(calibration)
+    assert censored.streaming().cutoffs(stream)[-1] < 0.9 * cutoffs[-1]
+    assert 2e-3 < censored.predict(stream).mean() < 5e-3
+
+    # A long run of extreme scores is not learned as normal unless asked.
+    burst = np.r_[stream[:10_000], np.full(2000, 20.0)]
+    assert censored.predict(burst)[-1] == 1
+    assert learning.streaming().cutoffs(burst)[-1] > 10.0
+
+
+@pytest.mark.parametrize(
+    "threshold",
+    [
+        SPOTThreshold(risk=1e-3, learn_alarms=True),
+        DynamicThreshold(window=500, stride=50),
+    ],
+    ids=["spot", "dynamic"],
+)
+def test_adaptive_thresholds_stream_in_chunks_as_in_one_pass(
+    threshold, exponential_stream
+) -> None:
+    calibration, stream = exponential_stream
+    stream = np.r_[stream[:20_000], 3.0 * stream[20_000:40_000]]
+    threshold.fit(calibration)
+    whole = threshold.predict(stream)
+    chunks = threshold.streaming()
+    pieces = [chunks.predict(stream[i : i + 777]) for i in range(0, stream.size, 777)]
+    np.testing.assert_array_equal(np.concatenate(pieces), whole)
+    # the cut-off follows the scores up after they triple
+    cutoffs = threshold.streaming().cutoffs(stream)
+    assert cutoffs[-1] > 2.0 * cutoffs[19_999]
+    # and survives a round trip through its dict
+    rebuilt = threshold_from_dict(threshold.to_dict())
+    np.testing.assert_array_equal(rebuilt.predict(stream), whole)
+
+
+def test_dynamic_level_separates_a_burst_from_the_noise() -> None:
+    window = np.r_[np.tile([0.0, 1.0], 100), [10.0] * 5]
+    level = dynamic_level(window, (2.0, 3.0, 4.0, 6.0))
+    assert 1.0 < level < 10.0
+    # spread 0: nothing to separate, the level is the mean
+    assert dynamic_level(np.full(50, 2.0), (2.0, 3.0)) == 2.0
+
+
+@pytest.mark.parametrize(
+    ("threshold", "message"),
+    [
+        (DynamicThreshold(window=1), "window must be a whole number >= 2"),
+        (DynamicThreshold(stride=0.5), "stride must be a whole number >= 2"),
+        (DynamicThreshold(z_values=()), "z_values must be positive numbers"),
+        (SPOTThreshold(risk=0.5), "POT risk must lie in"),
+    ],
+)
+def test_bad_adaptive_parameters_are_refused(threshold, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        threshold.fit(np.random.default_rng(0).exponential(1.0, 1000))

@@ -60,7 +60,7 @@ class AnomalyDetectorModel(PythonModel):
     ) -> pd.DataFrame:
         frame = model_input[self.feature_names].astype("float64")
         scores = self.detector.score_samples(frame)
-        alarms = scores > self.detector.threshold_.value_
+        alarms = self.detector.threshold_.predict(scores)
         contributions = self.detector.attribute(frame)
         return pd.DataFrame(
             {

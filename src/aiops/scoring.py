@@ -107,7 +107,8 @@ def score_file_with_detector(
     scorer = detector.streaming_scorer()
     # A value missing before any valid one is filled with the training mean.
     fill = pd.Series(np.asarray(detector.mean_, dtype=float), index=expected)
-    threshold = detector.threshold_
+    # an adaptive threshold carries its state from chunk to chunk too
+    alarm_stream = detector.threshold_.streaming()
     temporary = output_path.with_name(f".{output_path.name}.partial")
     writer: pq.ParquetWriter | None = None
     rows = alarms = flagged = 0
@@ -119,7 +120,7 @@ def score_file_with_detector(
             values, missing_flags = _clean(chunk[expected], last_values, fill)
             gap_flags, last_time, step = _gaps(chunk, last_time, step)
             scores, contributions = scorer.score_chunk(values)
-            alarm = threshold.predict(scores)
+            alarm = alarm_stream.predict(scores)
             out = pd.DataFrame(
                 {
                     "score": scores.astype("float64"),
