@@ -271,13 +271,22 @@ def test_region_outage_and_kafka_stall() -> None:
     begin, end = span(telemetry, "region_outage")
     during = window(wide, begin, end)
     before = window(wide, begin - pd.Timedelta("2h"), begin)
-    assert during["app:http_requests_total:westeurope"].max() == 0.0
+    # health checks fail for the failover delay (120 s) before GeoDNS drains
+    drained = begin + pd.Timedelta("2min")
+    requests = during["app:http_requests_total:westeurope"]
+    errors = during["app:http_request_errors_total:westeurope"]
+    still_routed = requests.index < drained
+    assert still_routed.sum() == 2 and (requests[still_routed] > 0).all()
+    assert requests[~still_routed].max() == 0.0
+    # meanwhile every request sent to the dead region fails
+    np.testing.assert_allclose(errors[still_routed], requests[still_routed])
     assert (
-        during["app:http_requests_total:us-east-1"].mean()
+        window(wide, drained, end)["app:http_requests_total:us-east-1"].mean()
         > 1.2 * before["app:http_requests_total:us-east-1"].mean()
     )
     failovers = telemetry.events[telemetry.events["kind"] == "failover"]
-    assert set(failovers["timestamp"]) == {begin, end}
+    assert list(failovers["timestamp"]) == [drained, end]
+    assert list(failovers["target"]) == ["westeurope", "westeurope"]
 
     begin, end = span(telemetry, "kafka_consumer_stall")
     lag = wide["kafka:kafka_consumergroup_lag"]

@@ -9,12 +9,14 @@ same faults.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from aiops.errors import ConfigError
 from aiops.scaling import ScalingPolicy
@@ -26,7 +28,7 @@ from aiops.simulator.faults import Effects, build_effects, place_faults
 from aiops.simulator.loading import load_scenario
 from aiops.simulator.logs import generate_logs
 from aiops.simulator.model import QUANTILES, model_dependencies, queue
-from aiops.simulator.spec import ScenarioSpec
+from aiops.simulator.spec import FailoverSpec, ScenarioSpec
 from aiops.simulator.telemetry import SeriesData, Telemetry, assemble, timestamps
 from aiops.simulator.timeline import build_timeline
 from aiops.simulator.workload import request_rate
@@ -104,7 +106,7 @@ def simulate(
     impacts = {r.incident.id: r.impact for r in releases if r.incident is not None}
     effects = build_effects(spec, incidents, n_steps, impacts)
 
-    shares = _traffic_shares(spec, effects)
+    shares = _traffic_shares(spec, effects, step_s)
     app_name = spec.service_of_kind("app")
     entry_name = spec.service_of_kind("entry")
     assert app_name is not None and entry_name is not None
@@ -141,7 +143,7 @@ def simulate(
         spec, offered, shares, fleets, times_s, step_s, effects, seed
     )
     versions, events = build_timeline(
-        spec, incidents, releases, fleets, n_steps, step_s
+        spec, incidents, releases, fleets, shares, n_steps, step_s
     )
     index = timestamps(spec.start, n_steps, step_s)
     logs = generate_logs(
@@ -222,12 +224,28 @@ def _fleet_name(spec: ScenarioSpec, app_name: str, region: str) -> str:
     return f"{app_name}:{region}" if len(spec.regions) > 1 else app_name
 
 
-def _traffic_shares(spec: ScenarioSpec, effects: Effects) -> dict[str, np.ndarray]:
-    """GeoDNS split per region; a region that is down gets nothing."""
-    weights = {
-        region.name: region.traffic_share * effects.get("region_up", region.name)
-        for region in spec.regions
-    }
+def _traffic_shares(
+    spec: ScenarioSpec, effects: Effects, step_s: float
+) -> dict[str, np.ndarray]:
+    """GeoDNS split per region. A region stays in rotation until its health
+    checks have failed for the failover delay; then it gets nothing until it
+    is healthy again, and its traffic goes to the others."""
+    entry_name = spec.service_of_kind("entry")
+    assert entry_name is not None
+    failover = spec.services[entry_name].failover or FailoverSpec()
+    delay_steps = math.ceil(failover.delay_s / step_s)
+    weights = {}
+    for region in spec.regions:
+        failing = effects.get("region_up", region.name) < failover.health_threshold
+        # drained once every check of the last delay_steps + 1 steps failed
+        drained = (
+            pd.Series(failing)
+            .rolling(delay_steps + 1, min_periods=delay_steps + 1)
+            .min()
+            .fillna(0)
+            .to_numpy(dtype=bool)
+        )
+        weights[region.name] = region.traffic_share * ~drained
     total = sum(weights.values())
     total = np.where(total > 0, total, 1.0)
     return {name: weight / total for name, weight in weights.items()}
@@ -279,11 +297,14 @@ def _model_system(
     for region in spec.region_names:
         state, trace, share = states[region], fleets[region], shares[region]
         load = offered * share
+        # requests routed to the dead part of a region fail outright
+        unreachable = 1.0 - effects.get("region_up", region)
         error_ratio = np.clip(
             state.overload_error_ratio
             + app.base_error_ratio
             + effects.get("error_ratio", app_name)
-            + deps.error_ratio,
+            + deps.error_ratio
+            + unreachable,
             0.0,
             1.0,
         )

@@ -69,6 +69,15 @@ class BackupSpec(_Strict):
     extra_load_ratio: float = Field(default=0.3, ge=0.0, le=2.0)
 
 
+class FailoverSpec(_Strict):
+    """GeoDNS health checking: a region whose healthy share stays below
+    ``health_threshold`` for ``delay_s`` (health-check interval plus DNS TTL)
+    is drained; until then the requests sent to its dead part fail."""
+
+    health_threshold: Fraction = 0.5
+    delay_s: float = Field(default=120.0, ge=0.0, le=3600.0)
+
+
 class ServiceSpec(_Strict):
     kind: Literal["entry", "app", "cache", "database", "queue"]
     ports: list[Port] = Field(default_factory=list)
@@ -97,6 +106,7 @@ class ServiceSpec(_Strict):
     backup: BackupSpec | None = None
     cluster: bool | None = None
     events_per_request: float | None = Field(default=None, ge=0.0)
+    failover: FailoverSpec | None = None
 
     @property
     def initial_replicas(self) -> int:
@@ -117,6 +127,7 @@ _KIND_ONLY_FIELDS = {
     "disk_bytes": "database",
     "backup": "database",
     "events_per_request": "queue",
+    "failover": "entry",
 }
 
 

@@ -28,6 +28,7 @@ def build_timeline(
     incidents: list[Incident],
     releases: list[Release],
     fleets: dict[str, FleetTrace],
+    shares: dict[str, np.ndarray],
     n_steps: int,
     step_s: float,
 ) -> tuple[np.ndarray, list[Event]]:
@@ -57,26 +58,17 @@ def build_timeline(
             for step in release.oom_steps
         ]
 
+    for region, share in shares.items():
+        # GeoDNS drains a region when its share drops to 0, and returns it
+        routed = np.r_[True, share > 0]
+        for step in np.flatnonzero(routed[:-1] & ~routed[1:]).tolist():
+            events.append((step, "failover", region, f"GeoDNS drains {region}"))
+        for step in np.flatnonzero(~routed[:-1] & routed[1:]).tolist():
+            detail = f"GeoDNS returns {region} to rotation"
+            events.append((step, "failover", region, detail))
+
     for incident in incidents:
-        if incident.kind == "region_outage":
-            events.append(
-                (
-                    incident.start_step,
-                    "failover",
-                    incident.target,
-                    f"GeoDNS drains {incident.target}",
-                )
-            )
-            if incident.end_step < n_steps:
-                events.append(
-                    (
-                        incident.end_step,
-                        "failover",
-                        incident.target,
-                        f"GeoDNS returns {incident.target} to rotation",
-                    )
-                )
-        elif incident.kind == "memory_leak" and incident.end_step < n_steps:
+        if incident.kind == "memory_leak" and incident.end_step < n_steps:
             events.append(
                 (
                     incident.end_step,
