@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -37,6 +38,47 @@ def test_help_lists_one_subcommand_per_step(aiops_home: Path) -> None:
         (["run", "--profile", "staging"], {}, "unknown profile 'staging'"),
         (["simulate", "--days", "abc"], {}, "Invalid value for '--days'"),
         (["simulate", "--days", "-2"], {}, "expected a number of days > 0"),
+        (["simulate", "--days", "inf"], {}, "days > 0 and <= 366, got inf"),
+        (["simulate", "--days", "1e6"], {}, "days > 0 and <= 366, got 1e+06"),
+        (["run", "--days", "2"], {}, "--days covers 2 days; training needs at least 3"),
+        (
+            ["run", "--set", "lstm.epochs=abc"],
+            {},
+            "epochs must be a whole number >= 1; got 'abc'",
+        ),
+        (
+            ["run", "--set", "xgboost.max_depth=1.5"],
+            {},
+            "max_depth must be a whole number >= 1; got [1.5]",
+        ),
+        (
+            ["train", "forecaster", "--set", "lstm.epochs=3"],
+            {},
+            "--set lstm.* does not apply here: this command trains xgboost only",
+        ),
+        (
+            ["run", "--real"],
+            {"AIOPS_DATASETS": "EMPTY"},
+            "has no nab/; set AIOPS_DATASETS to the folder holding nab/",
+        ),
+        (
+            ["simulate", "--days", "1", "--out", "/proc/aiops-cannot-write"],
+            {},
+            "/proc/",
+        ),
+        (["simulate", "--out", "FULL"], {}, "is a folder that is not empty"),
+        (
+            ["score", "--input", "in.csv", "--output", "/nonexistent/out.csv"],
+            {},
+            "output folder /nonexistent does not exist",
+        ),
+        (
+            ["score", "--input", "FULL", "--output", "out.csv"],
+            {},
+            "is a folder; expected a CSV or Parquet file",
+        ),
+        (["score", "--output", "out.csv"], {}, "Missing option '--input'"),
+        (["ui", "--port", "99999"], {}, "--port 99999 is out of range"),
         (
             ["run", "--real"],
             {"AIOPS_DATASETS": "/nonexistent/datasets"},
@@ -68,11 +110,13 @@ def test_bad_input_gives_one_line_and_nonzero_exit(
     aiops_home: Path, tmp_path: Path, args: list[str], env: dict[str, str], message: str
 ) -> None:
     (tmp_path / "in.csv").write_text("a,b\n1,2\n")
-    done = run_cli(
-        aiops_home,
-        *[a.replace("in.csv", str(tmp_path / "in.csv")) for a in args],
-        **env,
-    )
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "file").write_text("taken")
+    (tmp_path / "empty").mkdir()
+    places = {"in.csv": tmp_path / "in.csv", "FULL": tmp_path / "full"}
+    args = [str(places.get(a, a)) for a in args]
+    env = {k: str(tmp_path / "empty") if v == "EMPTY" else v for k, v in env.items()}
+    done = run_cli(aiops_home, *args, **env)
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
@@ -88,3 +132,15 @@ def test_parse_overrides_types_values() -> None:
 def test_parse_overrides_refuses_unknown_family() -> None:
     with pytest.raises(ConfigError, match="unknown model family 'prophet'"):
         parse_overrides(["prophet.x=1"])
+
+
+def test_ui_refuses_a_port_in_use(aiops_home: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        done = run_cli(aiops_home, "ui", "--port", str(port))
+    assert done.returncode != 0
+    assert done.stderr.strip() == (
+        f"aiops: error: --port {port} is already in use on 127.0.0.1; stop what "
+        "holds it or pick another port"
+    )

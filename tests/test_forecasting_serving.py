@@ -168,3 +168,20 @@ def test_bad_forecast_requests_give_one_line(
     assert len(lines) == 1 and message in lines[0], done.stderr
     assert not output.exists()
     assert not list(tmp_path.glob(".*partial"))
+
+
+def test_score_refuses_a_forecaster(
+    registered: str, aiops_home: Path, history: pd.Series, tmp_path: Path
+) -> None:
+    source = write_history(history, tmp_path / "history.csv")
+    done = run_cli(
+        aiops_home,
+        *("score", "--model", registered, "--input", str(source)),
+        *("--output", str(tmp_path / "scores.csv")),
+    )
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [
+        f"aiops: error: model {registered!r} is a LoadForecasterModel, not an "
+        "anomaly detector; score with models:/aiops-anomaly-lstm@champion, or "
+        "forecast with `aiops forecast`"
+    ]

@@ -87,7 +87,9 @@ def test_missing_values_and_gaps_are_filled_and_flagged(tmp_path: Path) -> None:
     assert out.index[out["gap_before"] == 1].tolist() == [80]
     assert result.flagged == 5
     assert np.isfinite(out["score"]).all()
-    assert out["top_metrics"].str.count(",").eq(2).all()
+    # the rolling window's first rows have nothing to compare with
+    blamed = out["top_metrics"].fillna("")
+    assert (blamed[:5] == "").all() and blamed[5:].str.count(",").eq(2).all()
 
 
 def test_wrong_columns_and_paths_are_refused(
@@ -138,3 +140,20 @@ def test_registered_model_scores_a_file(
     np.testing.assert_allclose(
         out["score"], forecaster.score_samples(telemetry[COLUMNS].iloc[:300])
     )
+
+
+def test_warm_up_rows_name_no_metric_and_empty_files_are_refused(
+    forecaster: LSTMForecastDetector, telemetry: pd.DataFrame, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.csv"
+    telemetry.iloc[:100].to_csv(source, index=False)
+    score_file_with_detector(forecaster, source, tmp_path / "out.csv")
+    out = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
+    # the first `window` rows lack context: score 0, nothing to blame
+    assert (out["score"][:10] == 0).all() and (out["top_metrics"][:10] == "").all()
+    assert (out["top_metrics"][10:].str.count(",") == 2).all()
+
+    telemetry.iloc[:0].to_csv(source, index=False)
+    with pytest.raises(DataError, match="holds no data rows; nothing to score"):
+        score_file_with_detector(forecaster, source, tmp_path / "empty.csv")
+    assert not (tmp_path / "empty.csv").exists()

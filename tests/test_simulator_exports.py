@@ -114,6 +114,7 @@ def test_simulate_command_writes_the_exports_into_the_dataset(
         aiops_home,
         *("simulate", "--profile", "experimental", "--days", "1", "--seed", "7"),
         *("--out", str(out), "--export", "openmetrics", "--export", "nab"),
+        *("--export", "wide"),
     )
     assert done.returncode == 0, done.stderr
     manifest = json.loads((out / "manifest.json").read_text())
@@ -122,7 +123,10 @@ def test_simulate_command_writes_the_exports_into_the_dataset(
     nab_files = sorted(p for p in (out / "nab").rglob("*") if p.is_file())
     assert nab_files and {p.relative_to(out).as_posix() for p in nab_files} <= hashed
     assert (out / "metrics.openmetrics.txt").read_text().endswith("# EOF\n")
-    assert len(load_dataset(out).labels) == 1440
+    telemetry = load_dataset(out)
+    assert len(telemetry.labels) == 1440
+    wide = pd.read_parquet(out / "metrics_wide.parquet").set_index("timestamp")
+    pd.testing.assert_frame_equal(wide, telemetry.wide(), check_names=False)
 
     bad = run_cli(
         aiops_home,
@@ -136,6 +140,7 @@ def test_simulate_command_writes_the_exports_into_the_dataset(
     )
     assert bad.returncode != 0
     assert bad.stderr.strip().splitlines() == [
-        "aiops: error: unknown export 'csv'; expected one of openmetrics, nab"
+        "aiops: error: --export 'csv' is not known; expected one of openmetrics, "
+        "nab, wide"
     ]
     assert not (tmp_path / "x").exists()

@@ -21,6 +21,8 @@ from aiops.config import load_model_config
 from aiops.errors import AiopsError, ConfigError
 from aiops.tracking import configure_environment
 
+# A year at one-minute steps is the longest run the simulator is built for.
+MAX_DAYS = 366
 PROFILE_HELP = "System profile: production, development or experimental."
 SET_HELP = (
     "Override a model parameter, as FAMILY.KEY=VALUE (for example "
@@ -44,7 +46,8 @@ evaluate_app = typer.Typer(help="Evaluate models on simulated or real data.")
 app.add_typer(train_app, name="train")
 app.add_typer(evaluate_app, name="evaluate")
 
-console = Console()
+# Tables keep their width when the output is a file or a pipe.
+console = Console(width=None if sys.stdout.isatty() else 200)
 
 
 def default_profile() -> str:
@@ -52,13 +55,21 @@ def default_profile() -> str:
 
 
 def positive_days(value: float) -> float:
-    if not value > 0:
-        raise typer.BadParameter(f"expected a number of days > 0, got {value:g}")
+    if not 0 < value <= MAX_DAYS:
+        raise typer.BadParameter(
+            f"expected a number of days > 0 and <= {MAX_DAYS}, got {value:g}"
+        )
     return value
 
 
-def parse_overrides(pairs: list[str] | None) -> dict[str, dict[str, Any]]:
-    """Turn ``family.key=value`` strings into ``{family: {key: value}}``."""
+def parse_overrides(
+    pairs: list[str] | None, families: tuple[str, ...] = ("lstm", "xgboost")
+) -> dict[str, dict[str, Any]]:
+    """Turn ``family.key=value`` strings into ``{family: {key: value}}``.
+
+    Refuses, before any work starts, a family the command does not train, a
+    key the family does not have, and a value its model would refuse.
+    """
     overrides: dict[str, dict[str, Any]] = {}
     for pair in pairs or []:
         name, separator, raw = pair.partition("=")
@@ -75,9 +86,44 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, dict[str, Any]]:
             f"--set names unknown model family {sorted(unknown)[0]!r}; "
             "expected lstm or xgboost"
         )
+    unused = sorted(set(overrides) - set(families))
+    if unused:
+        raise ConfigError(
+            f"--set {unused[0]}.* does not apply here: this command trains "
+            f"{' and '.join(families)} only"
+        )
     for family, values in overrides.items():
-        load_model_config(family, values)  # refuses unknown keys now, not mid-run
+        check_model_config(family, values)
     return overrides
+
+
+def check_model_config(family: str, values: dict[str, Any]) -> None:
+    """Build the family's model with ``values`` and check its parameters."""
+    config = load_model_config(family, values)  # refuses unknown keys
+    if family == "lstm":
+        from aiops.detectors import LSTMForecastDetector
+
+        LSTMForecastDetector(**config)._check_params()
+    else:
+        from aiops.forecasting import XGBForecaster
+
+        XGBForecaster(**config)._check_params()
+
+
+def check_port_free(port: int) -> None:
+    """Refuse a port out of range or already taken on 127.0.0.1."""
+    import socket
+
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"--port {port} is out of range; expected 1-65535")
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise ConfigError(
+                f"--port {port} is already in use on 127.0.0.1; stop what holds "
+                "it or pick another port"
+            ) from None
 
 
 def check_profile(profile: str) -> None:
@@ -111,13 +157,16 @@ def run(
     overrides: Overrides = None,
 ) -> None:
     """Run the main job: simulate, train, register, replay policies, report."""
+    from aiops.steps import check_pipeline_days
+
     profile = profile or default_profile()
     parsed = parse_overrides(overrides)
     check_profile(profile)
+    check_pipeline_days(days)
     if real:
         from aiops.config import real_datasets_dir
 
-        real_datasets_dir()
+        real_datasets_dir(needs="nab")
 
     from aiops.flows import aiops_pipeline
 
@@ -145,17 +194,30 @@ def simulate(
         list[str] | None,
         typer.Option(
             help="Also write an export into the folder: openmetrics (for "
-            "promtool/Prometheus) or nab (NAB-style CSV per series). Repeatable."
+            "promtool/Prometheus), nab (NAB-style CSV per series) or wide (one "
+            "column per series, the input of `aiops score`). Repeatable."
         ),
     ] = None,
 ) -> None:
     """Simulate the system model and write a labelled dataset folder."""
     from aiops.config import datasets_root
     from aiops.simulator import load_scenario, simulate, write_dataset
+    from aiops.simulator.storage import EXPORTS
     from aiops.steps import dataset_name
 
     profile = profile or default_profile()
     scenario = load_scenario(profile)
+    unknown = sorted(set(export or ()) - set(EXPORTS))
+    if unknown:
+        raise ConfigError(
+            f"--export {unknown[0]!r} is not known; expected one of "
+            f"{', '.join(EXPORTS)}"
+        )
+    if out is not None and out.is_dir() and any(out.iterdir()):
+        raise ConfigError(
+            f"--out {out} is a folder that is not empty; choose another folder "
+            "or remove it first"
+        )
     with console.status(f"simulating {days:g} days of {profile}"):
         telemetry = simulate(scenario, days=days, seed=seed)
         folder = out or datasets_root() / dataset_name(profile, days, seed)
@@ -168,7 +230,7 @@ def simulate(
         f"{len(telemetry.incidents)} incidents: "
         f"{', '.join(sorted(set(telemetry.incidents['kind'])))})"
     )
-    console.print(summary)
+    console.print_json(data=summary)
 
 
 DatasetOption = Annotated[
@@ -181,10 +243,12 @@ DatasetOption = Annotated[
 def train_detector(dataset: DatasetOption = None, overrides: Overrides = None) -> None:
     """Train the LSTM detector, evaluate it on held-out days, register it."""
     from aiops.flows import train_detector_flow
-    from aiops.steps import resolve_dataset
+    from aiops.steps import check_pipeline_days, dataset_days, resolve_dataset
 
-    parsed = parse_overrides(overrides)
-    path = str(resolve_dataset(dataset))
+    parsed = parse_overrides(overrides, families=("lstm",))
+    folder = resolve_dataset(dataset)
+    check_pipeline_days(dataset_days(folder), what=f"dataset {folder}")
+    path = str(folder)
     result = train_detector_flow(dataset=path, lstm=parsed.get("lstm"))
     console.print(result)
 
@@ -195,10 +259,12 @@ def train_forecaster(
 ) -> None:
     """Train the XGBoost load forecaster, compare with seasonal naive, register."""
     from aiops.flows import train_forecaster_flow
-    from aiops.steps import resolve_dataset
+    from aiops.steps import check_pipeline_days, dataset_days, resolve_dataset
 
-    parsed = parse_overrides(overrides)
-    path = str(resolve_dataset(dataset))
+    parsed = parse_overrides(overrides, families=("xgboost",))
+    folder = resolve_dataset(dataset)
+    check_pipeline_days(dataset_days(folder), what=f"dataset {folder}")
+    path = str(folder)
     result = train_forecaster_flow(dataset=path, xgboost=parsed.get("xgboost"))
     console.print(result)
 
@@ -324,12 +390,12 @@ def evaluate_forecaster(
 
 @app.command()
 def forecast(
+    input: Annotated[
+        Path, typer.Option("--input", help="Load history, CSV or Parquet.")
+    ],
     model: Annotated[
         str, typer.Option(help="Model URI, e.g. models:/aiops-load-xgb@champion")
     ] = "models:/aiops-load-xgb@champion",
-    input: Annotated[
-        Path, typer.Option("--input", help="Load history, CSV or Parquet.")
-    ] = Path("-"),
     output: Annotated[
         Path | None,
         typer.Option(
@@ -339,16 +405,12 @@ def forecast(
     horizon: Annotated[
         str, typer.Option(help="How far ahead, as a duration: 30min, 1h, 2h.")
     ] = "1h",
-    time_column: Annotated[str, typer.Option(help="Time stamp column.")] = (
-        "timestamp"
-    ),
-    value_column: Annotated[str, typer.Option(help="Load column.")] = ("request_rate"),
+    time_column: Annotated[str, typer.Option(help="Time stamp column.")] = "timestamp",
+    value_column: Annotated[str, typer.Option(help="Load column.")] = "request_rate",
 ) -> None:
     """Forecast the load after the end of a history file, with quantiles."""
     from aiops.forecasting.serving import forecast_file
 
-    if str(input) == "-":
-        raise ConfigError("forecast needs --input FILE (a CSV or Parquet history)")
     result, table = forecast_file(
         model, input, output, horizon, time_column, value_column
     )
@@ -358,6 +420,32 @@ def forecast(
     console.print(
         f"forecast {result.horizon_steps} steps ({result.first} .. {result.last}) "
         f"from {result.history_rows} history rows -> {output}"
+    )
+
+
+@app.command()
+def score(
+    input: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            help="Telemetry, CSV or Parquet: one column per metric the model "
+            "was trained on (`aiops simulate --export wide` writes one).",
+        ),
+    ],
+    output: Annotated[Path, typer.Option("--output", help="Scores, CSV or Parquet.")],
+    model: Annotated[
+        str, typer.Option(help="Model URI, e.g. models:/aiops-anomaly-lstm@champion")
+    ] = "models:/aiops-anomaly-lstm@champion",
+    chunk_rows: Annotated[int, typer.Option(help="Rows scored per chunk.")] = 50_000,
+) -> None:
+    """Score a telemetry file with a registered detector, in bounded memory."""
+    from aiops.scoring import score_file
+
+    result = score_file(model, input, output, chunk_rows=chunk_rows)
+    console.print(
+        f"scored {result.rows} rows ({result.alarms} alarms, "
+        f"{result.flagged} flagged for gaps or missing values) -> {output}"
     )
 
 
@@ -386,6 +474,7 @@ def ui(
     """Serve the MLflow UI on 127.0.0.1 over the local tracking store."""
     from aiops.tracking import artifact_root, setup_mlflow, tracking_uri
 
+    check_port_free(port)
     setup_mlflow()
     command = [
         sys.executable,
@@ -412,6 +501,7 @@ def server(
     """Start a Prefect server and a worker on 127.0.0.1 and deploy every flow."""
     from aiops.orchestration import serve_forever
 
+    check_port_free(port)
     serve_forever(port)
 
 
@@ -500,6 +590,12 @@ def main() -> None:
         sys.exit(getattr(error, "exit_code", 2))
     except AiopsError as error:
         sys.stderr.write(f"aiops: error: {_one_line(str(error))}\n")
+        sys.exit(1)
+    except OSError as error:
+        # The file system said no: a folder that cannot be written, a full disk.
+        where = f" ({error.filename})" if error.filename else ""
+        reason = error.strerror or str(error)
+        sys.stderr.write(f"aiops: error: {_one_line(reason)}{where}\n")
         sys.exit(1)
 
 

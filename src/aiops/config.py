@@ -44,15 +44,23 @@ def datasets_root() -> Path:
     return data_dir() / "generated"
 
 
-def real_datasets_dir(must_exist: bool = True) -> Path:
-    """Folder of the real public datasets (NAB, SMD, SKAB, ...)."""
+def real_datasets_dir(must_exist: bool = True, needs: str | None = None) -> Path:
+    """Folder of the real public datasets (NAB, SMD, SKAB, ...).
+
+    ``needs`` names a sub-folder (``"nab"``) that must be there too.
+    """
     raw = os.environ.get("AIOPS_DATASETS")
     path = Path(raw) if raw else project_home().parent / "shared" / "datasets"
     path = path.resolve()
+    source = "AIOPS_DATASETS" if raw else "the default ../shared/datasets"
     if must_exist and not path.is_dir():
-        source = "AIOPS_DATASETS" if raw else "the default ../shared/datasets"
         raise DataError(
-            f"datasets folder {path} (from {source}) does not exist; "
+            f"datasets folder {path} (from {source}) is not a folder; "
+            "set AIOPS_DATASETS to the folder holding nab/, smd/, skab/"
+        )
+    if needs is not None and not (path / needs).is_dir():
+        raise DataError(
+            f"datasets folder {path} (from {source}) has no {needs}/; "
             "set AIOPS_DATASETS to the folder holding nab/, smd/, skab/"
         )
     return path

@@ -72,6 +72,9 @@ def aiops_pipeline(
     and report: the whole workbench on one scenario."""
     import mlflow
 
+    from aiops.steps import check_pipeline_days
+
+    check_pipeline_days(days, what="days")
     experiment_id = setup_mlflow()
     with mlflow.start_run(
         run_name="aiops-pipeline", experiment_id=experiment_id

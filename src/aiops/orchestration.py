@@ -163,6 +163,8 @@ def serve_forever(port: int) -> None:
     logs.mkdir(parents=True, exist_ok=True)
     env = server_environment(port)
 
+    # SIGTERM (a service manager, `timeout`, `kill`) stops both like Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
     server = start_server(port, env, logs / "server.log")
     worker = None
     try:
@@ -186,3 +188,7 @@ def serve_forever(port: int) -> None:
         if worker is not None:
             stop(worker)
         stop(server)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

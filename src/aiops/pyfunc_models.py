@@ -34,10 +34,16 @@ def _load_estimator(context: Any) -> Any:
 def top_metric_names(
     contributions: np.ndarray, names: list[str], top_k: int
 ) -> list[str]:
-    """Comma-separated names of the ``top_k`` largest contributions per row."""
-    order = np.argsort(-np.nan_to_num(contributions, nan=-np.inf), axis=1)[:, :top_k]
+    """Comma-separated names of the ``top_k`` largest contributions per row;
+    empty where nothing contributes (a warm-up row scores 0 everywhere)."""
+    values = np.nan_to_num(contributions, nan=-np.inf)
+    order = np.argsort(-values, axis=1)[:, :top_k]
     labels = np.asarray(names, dtype=object)
-    return [",".join(labels[row]) for row in order]
+    silent = ~(values > 0).any(axis=1)
+    return [
+        "" if quiet else ",".join(labels[row])
+        for row, quiet in zip(order, silent, strict=True)
+    ]
 
 
 class AnomalyDetectorModel(PythonModel):

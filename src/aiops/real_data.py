@@ -73,6 +73,7 @@ def evaluate_on_nab(
                 {
                     "series": key,
                     "rows": len(frame),
+                    "labelled_rows": int(labels[cut:].sum()),
                     "auc_pr": float(metrics["auc_pr"]),
                     "event_recall": float(metrics["event_recall"]),
                     "event_precision": float(metrics["event_precision"]),
@@ -88,10 +89,16 @@ def evaluate_on_nab(
                 metrics["event_recall"],
                 elapsed_s,
             )
+        # A series with no anomaly in its evaluated part has no recall or
+        # AUC-PR to speak of; it is listed but left out of the means.
+        scored = [row for row in rows if row["labelled_rows"] > 0] or rows
         overall = {
-            "mean_auc_pr": float(np.mean([row["auc_pr"] for row in rows])),
-            "mean_event_recall": float(np.mean([row["event_recall"] for row in rows])),
-            "mean_f1": float(np.mean([row["f1"] for row in rows])),
+            "mean_auc_pr": float(np.mean([row["auc_pr"] for row in scored])),
+            "mean_event_recall": float(
+                np.mean([row["event_recall"] for row in scored])
+            ),
+            "mean_f1": float(np.mean([row["f1"] for row in scored])),
+            "series_in_means": float(len(scored)),
         }
         mlflow.log_metrics(overall)
     return {"series": rows, "overall": overall}

@@ -58,6 +58,10 @@ def input_columns(path: Path) -> list[str]:
 
 
 def check_paths(input_path: Path, output_path: Path) -> None:
+    if input_path.is_dir():
+        raise DataError(
+            f"input {input_path} is a folder; expected a CSV or Parquet file"
+        )
     if not input_path.is_file():
         raise DataError(f"input file {input_path} does not exist")
     for path in (input_path, output_path):
@@ -65,6 +69,11 @@ def check_paths(input_path: Path, output_path: Path) -> None:
             raise DataError(
                 f"{path} has suffix {path.suffix!r}; expected .csv or .parquet"
             )
+    if not output_path.parent.is_dir():
+        raise DataError(
+            f"output folder {output_path.parent} does not exist; create it or "
+            "write the output elsewhere"
+        )
 
 
 def score_file(
@@ -77,6 +86,12 @@ def score_file(
     """Score ``input_path`` with the detector at ``model_uri``."""
     check_paths(input_path, output_path)
     wrapper = load_model(model_uri).unwrap_python_model()
+    if not hasattr(wrapper, "detector"):
+        raise DataError(
+            f"model {model_uri!r} is a {type(wrapper).__name__}, not an anomaly "
+            "detector; score with models:/aiops-anomaly-lstm@champion, or "
+            "forecast with `aiops forecast`"
+        )
     return score_file_with_detector(
         wrapper.detector, input_path, output_path, chunk_rows, top_k
     )
@@ -170,8 +185,8 @@ def _gaps(
     chunk: pd.DataFrame, last_time: pd.Timestamp | None, step: pd.Timedelta | None
 ) -> tuple[np.ndarray, pd.Timestamp | None, pd.Timedelta | None]:
     """Flag rows whose time stamp follows a gap larger than the usual step."""
-    if TIME_COLUMN not in chunk.columns:
-        return np.zeros(len(chunk), dtype="int8"), None, None
+    if TIME_COLUMN not in chunk.columns or chunk.empty:
+        return np.zeros(len(chunk), dtype="int8"), last_time, step
     times = pd.to_datetime(chunk[TIME_COLUMN], utc=True)
     if last_time is not None:
         times = pd.concat([pd.Series([last_time]), times], ignore_index=True)

@@ -8,6 +8,7 @@ can also be called and tested without an orchestrator.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from aiops.config import datasets_root
-from aiops.errors import DataError
+from aiops.errors import ConfigError, DataError
 from aiops.tracking import flatten_params, step_run
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,8 @@ logger = logging.getLogger(__name__)
 # The first part of every simulated run is kept free of faults and serves as
 # the normal period that models learn from; the rest is held out for testing.
 TRAIN_FRACTION = 0.5
+# The shortest run the main job and the train commands accept, in days.
+MIN_PIPELINE_DAYS = 3.0
 
 
 @dataclass
@@ -90,6 +93,22 @@ def resolve_dataset(path: str | Path | None) -> Path:
             "by `aiops simulate` (or omit it to use the latest)"
         )
     return folder
+
+
+def check_pipeline_days(days: float, what: str = "--days") -> None:
+    """Refuse a run too short to train and evaluate on, before any work."""
+    if days < MIN_PIPELINE_DAYS:
+        raise ConfigError(
+            f"{what} covers {days:g} days; training needs at least "
+            f"{MIN_PIPELINE_DAYS:g} (half the run trains, half is held out, and "
+            "the forecaster's daily baseline needs over a day of training)"
+        )
+
+
+def dataset_days(folder: Path) -> float:
+    """Length in days of a dataset folder, from its manifest."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    return float(manifest["days"])
 
 
 def split_index(n_steps: int) -> int:

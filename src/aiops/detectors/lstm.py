@@ -150,8 +150,9 @@ class _LSTMDetector(BaseDetector):
             value = getattr(self, name)
             if not isinstance(value, int | np.integer) or value < 1:
                 raise ConfigError(f"{name} must be a whole number >= 1; got {value!r}")
-        if self.learning_rate <= 0:
-            raise ConfigError(f"learning_rate must be > 0; got {self.learning_rate!r}")
+        rate = self.learning_rate
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0:
+            raise ConfigError(f"learning_rate must be a number > 0; got {rate!r}")
 
     def _context_length(self) -> int:
         return int(self.window)

@@ -344,6 +344,13 @@ class XGBForecaster(BaseEstimator):
             raise ConfigError("give at least one lag or rolling window")
         if int(self.fourier_order) < 0:
             raise ConfigError(f"fourier_order must be >= 0; got {self.fourier_order}")
+        for name in ("n_estimators", "max_depth", "n_jobs"):
+            _check_positive_ints(name, [getattr(self, name)], what="a whole number")
+        learning_rate = self.learning_rate
+        if not isinstance(learning_rate, int | float) or not learning_rate > 0:
+            raise ConfigError(
+                f"learning_rate must be a number > 0; got {learning_rate!r}"
+            )
 
     def _predict_rows(
         self,
@@ -507,6 +514,13 @@ def _check_quantiles(quantiles: Sequence[float]) -> None:
         raise ConfigError(f"quantiles must be levels in (0, 1); got {list(quantiles)}")
 
 
-def _check_positive_ints(name: str, values: Sequence[int]) -> None:
-    if any(int(v) != v or int(v) < 1 for v in values):
-        raise ConfigError(f"{name} must be whole steps >= 1; got {list(values)}")
+def _check_positive_ints(
+    name: str, values: Sequence[int], what: str = "whole steps"
+) -> None:
+    def whole(value: object) -> bool:
+        if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+            return False
+        return float(value).is_integer() and float(value) >= 1
+
+    if not all(whole(v) for v in values):
+        raise ConfigError(f"{name} must be {what} >= 1; got {list(values)}")

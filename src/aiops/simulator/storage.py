@@ -33,8 +33,10 @@ TABLES = ("metrics", "incidents", "labels", "events")
 EXTRA_TABLES = ("access_log", "rollouts")
 LOGS_FILE = "logs.jsonl.gz"
 # Optional exports written beside the tables, hashed in the manifest too.
-EXPORTS = ("openmetrics", "nab")
+EXPORTS = ("openmetrics", "nab", "wide")
 OPENMETRICS_FILE = "metrics.openmetrics.txt"
+# One column per series (counters as per-second rates), what detectors read.
+WIDE_FILE = "metrics_wide.parquet"
 NAB_FOLDER = "nab"
 
 
@@ -69,8 +71,9 @@ def write_dataset(
 
     Refuses a non-empty existing folder unless ``overwrite`` is true.
     ``exports`` adds ``openmetrics`` (text that ``promtool tsdb
-    create-blocks-from openmetrics`` loads) and ``nab`` (one NAB-style CSV per
-    series with label windows) to the folder.
+    create-blocks-from openmetrics`` loads), ``nab`` (one NAB-style CSV per
+    series with label windows) and ``wide`` (one column per series, the
+    input ``aiops score`` takes) to the folder.
     """
     unknown = sorted(set(exports) - set(EXPORTS))
     if unknown:
@@ -108,6 +111,11 @@ def write_dataset(
         files[path.name] = _sha256(path)
         if "openmetrics" in exports:
             path = export_openmetrics(telemetry, staging / OPENMETRICS_FILE)
+            files[path.name] = _sha256(path)
+        if "wide" in exports:
+            path = staging / WIDE_FILE
+            wide = telemetry.wide().rename_axis("timestamp").reset_index()
+            wide.to_parquet(path, engine="pyarrow", index=False, compression="zstd")
             files[path.name] = _sha256(path)
         if "nab" in exports:
             root = export_nab_csv(telemetry, staging / NAB_FOLDER)
