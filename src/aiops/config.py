@@ -18,13 +18,16 @@ from aiops.errors import ConfigError, DataError
 
 
 def project_home() -> Path:
-    """Return the project home folder (``AIOPS_HOME`` or the nearest ancestor
-    of the current directory that holds both ``models/`` and ``data/``)."""
+    """Return the project home folder: ``AIOPS_HOME``, else the nearest
+    ancestor of the current directory that holds both ``models/`` and
+    ``data/``, else the checkout the package runs from (an editable install),
+    else the current directory."""
     explicit = os.environ.get("AIOPS_HOME")
     if explicit:
         return Path(explicit).resolve()
     here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
+    checkout = Path(__file__).resolve().parents[2]
+    for folder in (here, *here.parents, checkout):
         if (folder / "models").is_dir() and (folder / "data").is_dir():
             return folder
     return here

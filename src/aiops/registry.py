@@ -32,6 +32,19 @@ from aiops.pyfunc_models import (
 logger = logging.getLogger(__name__)
 
 DETECTOR_MODEL = "aiops-anomaly-lstm"
+
+
+def detector_model_name(profile: str) -> str:
+    """Registered name of the detector for a system profile.
+
+    Each profile has its own metrics, so its detector is a model of its own:
+    production's is ``aiops-anomaly-lstm``, the others add the profile name
+    (``aiops-anomaly-lstm-experimental``), and a champion is only ever
+    compared with candidates for the same system.
+    """
+    return DETECTOR_MODEL if profile == "production" else f"{DETECTOR_MODEL}-{profile}"
+
+
 FORECASTER_MODEL = "aiops-load-xgb"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -240,6 +253,7 @@ def register_detector(outcome: Any, parent_run_id: str | None) -> RegistrationRe
     from aiops.evaluation import auc_pr
     from aiops.tracking import step_run
 
+    name = detector_model_name(outcome.profile)
     frame = outcome.test_frame
     labels = outcome.test_labels
     example = frame.iloc[:200].reset_index(drop=True)
@@ -248,7 +262,7 @@ def register_detector(outcome: Any, parent_run_id: str | None) -> RegistrationRe
             outcome.detector,
             AnomalyDetectorModel(outcome.detector),
             "anomaly_detector.py",
-            DETECTOR_MODEL,
+            name,
             input_example=example,
             tags={"training_run_id": outcome.run_id},
         )
@@ -258,14 +272,14 @@ def register_detector(outcome: Any, parent_run_id: str | None) -> RegistrationRe
             return float(auc_pr(labels, scores.to_numpy()))
 
         result = promote_if_better(
-            DETECTOR_MODEL,
+            name,
             version,
             metric="heldout_auc_pr",
             candidate_value=float(outcome.metrics["auc_pr"]),
             greater_is_better=True,
             score_champion=score_champion,
         )
-        mlflow.log_params({"model": DETECTOR_MODEL, "version": version})
+        mlflow.log_params({"model": name, "version": version})
         mlflow.log_metric("promoted", float(result.promoted))
     return result
 

@@ -41,6 +41,7 @@ class DetectorOutcome:
     test_labels: np.ndarray
     test_scores: np.ndarray
     run_id: str
+    profile: str = "production"
 
 
 @dataclass
@@ -103,6 +104,12 @@ def check_pipeline_days(days: float, what: str = "--days") -> None:
             f"{MIN_PIPELINE_DAYS:g} (half the run trains, half is held out, and "
             "the forecaster's daily baseline needs over a day of training)"
         )
+
+
+def dataset_profile(folder: Path) -> str:
+    """The system profile (``env``) a dataset folder was simulated from."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    return str(manifest["scenario"]["env"])
 
 
 def dataset_days(folder: Path) -> float:
@@ -229,6 +236,7 @@ def train_detector(
         test_labels=labels[cut:],
         test_scores=scores,
         run_id=run.info.run_id,
+        profile=dataset_profile(dataset),
     )
 
 
