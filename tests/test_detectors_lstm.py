@@ -169,7 +169,7 @@ def test_from_config_applies_overrides() -> None:
     [
         ({"window": 0}, ConfigError, "window must be a whole number >= 1; got 0"),
         ({"hidden_size": 2.5}, ConfigError, "hidden_size must be a whole"),
-        ({"learning_rate": 0.0}, ConfigError, "learning_rate must be > 0"),
+        ({"learning_rate": 0.0}, ConfigError, "learning_rate must be a number > 0"),
         ({"window": 200}, DataError, "needs at least 402 training rows"),
     ],
 )
