@@ -420,3 +420,30 @@ def test_manifest_holds_spec_seed_and_versions(tmp_path: Path) -> None:
     assert manifest["scenario"]["name"] == "development"
     assert set(manifest["versions"]) == {"aiops", "numpy", "pandas", "pyarrow"}
     assert manifest["sha256"]["metrics.parquet"] == _hashes(folder)["metrics.parquet"]
+
+
+def test_random_faults_steer_clear_of_listed_exclusive_ones() -> None:
+    # A listed memory leak on the app over the whole random window: no random
+    # fault may share the app with it (the leak is exclusive), so every
+    # random bad deploy or scraping attack, all due on the app, is left out.
+    spec = raw("experimental")
+    spec["faults"] = [
+        {
+            "kind": "memory_leak",
+            "target": "app",
+            "start": 0.4,
+            "duration_s": 0.58 * spec["days"] * 86400,
+            "intensity": 0.5,
+            "onset": "gradual",
+        }
+    ]
+    spec["random_faults"]["count"] = 12
+    spec["random_faults"]["kinds"] = ["bad_deploy", "cache_stampede", "scraping"]
+    incidents = simulate(parse_scenario(spec), days=4.0, seed=3).incidents
+    leak = incidents[incidents["kind"] == "memory_leak"].iloc[0]
+    others = incidents[incidents["kind"] != "memory_leak"]
+    # the random window (0.5-0.95 of the run) lies inside the leak
+    assert leak["start"] < others["start"].min() and others["end"].max() < leak["end"]
+    assert not (others["target"] == "app").any()
+    # the cache stampedes have a target of their own and all stay
+    assert (others["kind"] == "cache_stampede").sum() == 4

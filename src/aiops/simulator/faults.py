@@ -8,6 +8,7 @@ are drawn one per equal slot of a window of the run, so they never overlap.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,11 +16,17 @@ import numpy as np
 from aiops.simulator.catalogue import FAULT_CATALOGUE
 from aiops.simulator.spec import ScenarioSpec, _eligible_targets
 
+logger = logging.getLogger(__name__)
+
 # attack traffic at full strength, as a share of the workload's base_rps; the
 # access log draws its attack lines from the same rates
 ATTACK_SHARE = {"credential_stuffing": 0.1, "scraping": 0.15}
 # fraction of an incident spent ramping up when its onset is gradual
 GRADUAL_RAMP_FRACTION = 0.3
+
+# A fault before it is placed on the grid:
+# (start_s, duration_s, kind, target, onset, intensity, defect)
+Draft = tuple[float, float, str, str, str, float, str]
 
 
 @dataclass(frozen=True)
@@ -45,7 +52,7 @@ def place_faults(
     """Explicit faults plus random ones, sorted by start, with ids ``inc-001``..."""
     run_s = n_steps * step_s
     shrink = min(1.0, run_s / (spec.days * 86400.0))
-    drafts: list[tuple[float, float, str, str, str, float, str]] = []
+    drafts: list[Draft] = []
     for fault in spec.faults:
         drafts.append(
             (
@@ -59,7 +66,7 @@ def place_faults(
             )
         )
     if spec.random_faults is not None:
-        drafts.extend(_draw_random(spec, run_s, shrink, rng))
+        drafts.extend(_draw_random(spec, run_s, shrink, rng, drafts))
 
     incidents = []
     drafts.sort(key=lambda draft: (draft[0], draft[2], draft[3]))
@@ -83,9 +90,31 @@ def place_faults(
     return incidents
 
 
+def _clashes(
+    kind: str, target: str, start_s: float, end_s: float, other: Draft
+) -> bool:
+    """Whether a fault would overlap ``other`` where the catalogue forbids it:
+    on one target, when either is exclusive or both are of one kind."""
+    other_start, other_duration, other_kind, other_target = other[:4]
+    if target != other_target:
+        return False
+    exclusive = (
+        kind == other_kind
+        or FAULT_CATALOGUE[kind].exclusive
+        or FAULT_CATALOGUE[other_kind].exclusive
+    )
+    return exclusive and start_s < other_start + other_duration and other_start < end_s
+
+
 def _draw_random(
-    spec: ScenarioSpec, run_s: float, shrink: float, rng: np.random.Generator
-) -> list[tuple[float, float, str, str, str, float, str]]:
+    spec: ScenarioSpec,
+    run_s: float,
+    shrink: float,
+    rng: np.random.Generator,
+    listed: list[Draft],
+) -> list[Draft]:
+    """One random fault per slot, on a target where it clashes with none of
+    the ``listed`` faults; a slot where every target clashes stays empty."""
     config = spec.random_faults
     assert config is not None  # checked by the caller
     # cycle through a shuffled kind list so every kind shows up when count allows
@@ -96,17 +125,33 @@ def _draw_random(
     slot_s = (config.window[1] - config.window[0]) * run_s / config.count
     drafts = []
     for slot, kind in enumerate(kinds):
-        targets = _eligible_targets(spec, kind)
-        target = targets[int(rng.integers(len(targets)))]
         duration_s = rng.uniform(*config.duration_s) * shrink
         duration_s = min(duration_s, 0.8 * slot_s)
         start_s = window_start_s + slot * slot_s + rng.uniform(0, slot_s - duration_s)
+        pick = rng.random()
         onset = (
             "gradual"
             if kind == "memory_leak"
             else str(rng.choice(["abrupt", "gradual"]))
         )
         intensity = rng.uniform(*config.intensity)
+        targets = [
+            target
+            for target in _eligible_targets(spec, kind)
+            if not any(
+                _clashes(kind, target, start_s, start_s + duration_s, other)
+                for other in listed
+            )
+        ]
+        if not targets:
+            logger.warning(
+                "random %s in slot %d left out: it would overlap a listed fault "
+                "on every target it may hit",
+                kind,
+                slot,
+            )
+            continue
+        target = targets[int(pick * len(targets))]
         drafts.append((start_s, duration_s, kind, target, onset, intensity, "errors"))
     return drafts
 
