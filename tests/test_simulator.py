@@ -447,3 +447,16 @@ def test_random_faults_steer_clear_of_listed_exclusive_ones() -> None:
     assert not (others["target"] == "app").any()
     # the cache stampedes have a target of their own and all stay
     assert (others["kind"] == "cache_stampede").sum() == 4
+
+
+def test_replication_lag_follows_the_write_rate() -> None:
+    def lag(write_ratio: float) -> float:
+        spec = raw("production")
+        spec["faults"] = []
+        spec["services"]["postgres"]["write_ratio"] = write_ratio
+        telemetry = simulate(parse_scenario(spec), days=1.0, seed=SEED)
+        return float(telemetry.wide()["postgres:pg_replication_lag_seconds"].mean())
+
+    # reads go to the cache first, writes always reach the primary
+    assert lag(0.05) < lag(0.3) < lag(0.6)
+    assert lag(0.6) > 1.5 * lag(0.05)

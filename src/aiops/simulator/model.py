@@ -242,7 +242,12 @@ def _model_database(
     connections = connections + (max_connections - connections) * pool
 
     if read_replicas > 0:
-        lag = 0.05 + 2.0 * np.clip(state.rho, 0, 1.5) ** 4 + 1.5 * backup
+        # A replica replays the primary's writes with what its reads leave
+        # free: lag builds as the write stream nears that spare capacity.
+        replica_reads = reads / instances
+        spare = np.maximum(capacity - replica_reads, 0.05 * capacity)
+        write_pressure = np.clip(writes / spare, 0.0, 1.5)
+        lag = 0.05 + 2.0 * write_pressure**4 + 1.5 * backup
         lag = lag + effects.get("replication_lag_s", name)
     else:
         lag = np.zeros(served_rps.size)
