@@ -410,6 +410,20 @@ def test_development_runs_a_single_static_instance() -> None:
     assert set(telemetry.metrics["cloud"]) == {"local"}
 
 
+def test_development_database_is_seeded_at_the_start() -> None:
+    telemetry = simulate(load_scenario(SCENARIOS / "development.yaml"), 1.0, SEED)
+    wide = telemetry.wide()
+    latency = wide["postgres:pg_query_duration_seconds_p99"]
+    seeding = wide.index < wide.index[0] + pd.Timedelta("15min")
+    # the seed job competes with queries, then its data stays on disk
+    assert latency[seeding].mean() > 1.3 * latency[~seeding].mean()
+    disk = wide["postgres:node_filesystem_avail_bytes"]
+    assert disk.iloc[20] < disk.iloc[0] - 0.04 * 21474836480
+    seeded = telemetry.events[telemetry.events["kind"] == "seed"]
+    assert list(seeded["timestamp"]) == [wide.index[0]]
+    assert telemetry.logs["message"].str.contains("db/seed.sql").sum() == 1
+
+
 def test_manifest_holds_spec_seed_and_versions(tmp_path: Path) -> None:
     import json
 

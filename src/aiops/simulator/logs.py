@@ -214,6 +214,7 @@ EVENT_LINES = {
     "scale_down": ("info", "HorizontalPodAutoscaler {target}: {detail}"),
     "failover": ("warning", "GeoDNS failover: {detail}"),
     "backup": ("info", "pg_basebackup: {detail} started"),
+    "seed": ("info", "psql: {detail} (db/seed.sql)"),
     "restart": ("error", "Container {target} {detail} (exit code 137)"),
 }
 KIND_DATASET = {

@@ -181,6 +181,13 @@ def backup_window(
     return (offset < db.backup.duration_s).astype(float)
 
 
+def seed_window(db: ServiceSpec, times_s: np.ndarray) -> np.ndarray:
+    """1.0 while the database is seeded at the start of the run, else 0.0."""
+    if db.seed_data is None:
+        return np.zeros(times_s.size)
+    return (times_s < db.seed_data.duration_s).astype(float)
+
+
 def _model_database(
     spec: ScenarioSpec,
     name: str,
@@ -200,6 +207,11 @@ def _model_database(
     instances = 1 + read_replicas
     miss = 1.0 - hit_ratio if has_cache else np.ones(served_rps.size)
     writes = served_rps * db.calls_per_request * write_ratio
+    if db.seed_data is not None:
+        # the seed job's inserts, as a share of one instance's capacity
+        writes = writes + db.seed_data.extra_load_ratio * db.capacity_rps * (
+            seed_window(db, times_s)
+        )
     reads = served_rps * db.calls_per_request * (1.0 - write_ratio) * miss
     calls_per_request = db.calls_per_request * (write_ratio + (1 - write_ratio) * miss)
 
@@ -222,6 +234,10 @@ def _model_database(
 
     disk = db.disk_bytes or 100 * 2**30
     used = 0.45 + 0.002 * times_s / DAY_S + 0.05 * backup
+    if db.seed_data is not None:
+        # the fixtures land on disk as the seed job runs, then stay
+        loaded = np.minimum(times_s / db.seed_data.duration_s, 1.0)
+        used = used + db.seed_data.disk_fraction * loaded
     fill = effects.get("disk_fill", name)
     used = np.clip(used + (1.0 - used) * fill, 0.0, 1.0)
     avail = disk * (1.0 - used)

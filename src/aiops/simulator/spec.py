@@ -69,6 +69,17 @@ class BackupSpec(_Strict):
     extra_load_ratio: float = Field(default=0.3, ge=0.0, le=2.0)
 
 
+class SeedSpec(_Strict):
+    """Fixtures loaded into the database when the run starts (development's
+    seeded database): inserts at ``extra_load_ratio`` of one instance's
+    capacity for ``duration_s``, which then take ``disk_fraction`` of the
+    disk."""
+
+    duration_s: float = Field(default=900.0, gt=0.0, le=6 * 3600.0)
+    extra_load_ratio: float = Field(default=0.8, ge=0.0, le=2.0)
+    disk_fraction: Fraction = 0.05
+
+
 class FailoverSpec(_Strict):
     """GeoDNS health checking: a region whose healthy share stays below
     ``health_threshold`` for ``delay_s`` (health-check interval plus DNS TTL)
@@ -104,6 +115,7 @@ class ServiceSpec(_Strict):
     max_connections: int | None = Field(default=None, ge=1)
     disk_bytes: int | None = Field(default=None, gt=0)
     backup: BackupSpec | None = None
+    seed_data: SeedSpec | None = None
     cluster: bool | None = None
     events_per_request: float | None = Field(default=None, ge=0.0)
     failover: FailoverSpec | None = None
@@ -126,6 +138,7 @@ _KIND_ONLY_FIELDS = {
     "max_connections": "database",
     "disk_bytes": "database",
     "backup": "database",
+    "seed_data": "database",
     "events_per_request": "queue",
     "failover": "entry",
 }

@@ -79,6 +79,8 @@ def build_timeline(
             )
 
     db_name = spec.service_of_kind("database")
+    if db_name is not None and spec.services[db_name].seed_data is not None:
+        events.append((0, "seed", db_name, "database seeded with fixtures"))
     if db_name is not None and spec.services[db_name].backup is not None:
         times_s = np.arange(n_steps) * step_s
         window = backup_window(spec, spec.services[db_name], times_s, start_hour_s)
