@@ -474,3 +474,28 @@ def test_replication_lag_follows_the_write_rate() -> None:
     # reads go to the cache first, writes always reach the primary
     assert lag(0.05) < lag(0.3) < lag(0.6)
     assert lag(0.6) > 1.5 * lag(0.05)
+
+
+def test_predictive_flag_scales_ahead_of_yesterdays_load() -> None:
+    def run(predictive: bool) -> tuple[str, float, float]:
+        spec = raw("experimental")
+        spec.pop("random_faults")
+        spec["faults"] = []
+        spec["services"]["app"]["autoscaling"]["predictive"] = predictive
+        telemetry = simulate(parse_scenario(spec), days=3.0, seed=SEED)
+        wide = telemetry.wide()
+        second_day = wide.index >= wide.index[0] + pd.Timedelta("1D")
+        replicas = wide.filter(like="app:kube_deployment_replicas")
+        p99 = wide.filter(like="app:http_request_duration_seconds_p99")
+        slow = float((p99[second_day] > 0.5).to_numpy().sum())
+        return (
+            telemetry.policy_name,
+            float(replicas[second_day].sum(axis=1).mean()),
+            slow,
+        )
+
+    policy, replicas, slow = run(True)
+    hpa_policy, hpa_replicas, hpa_slow = run(False)
+    assert (policy, hpa_policy) == ("predictive", "hpa")
+    # capacity comes up before the daily ramp: more replicas, fewer slow minutes
+    assert replicas > hpa_replicas and slow <= hpa_slow

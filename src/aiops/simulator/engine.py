@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from aiops.errors import ConfigError
-from aiops.scaling import ScalingPolicy
+from aiops.scaling import HorizontalPodAutoscaler, PredictiveScaling, ScalingPolicy
 from aiops.simulator.access import generate_access_log
 from aiops.simulator.catalogue import is_counter
 from aiops.simulator.control import FleetTrace, resolve_policy, run_fleet
@@ -28,7 +28,7 @@ from aiops.simulator.faults import Effects, build_effects, place_faults
 from aiops.simulator.loading import load_scenario
 from aiops.simulator.logs import generate_logs
 from aiops.simulator.model import QUANTILES, model_dependencies, queue
-from aiops.simulator.spec import FailoverSpec, ScenarioSpec
+from aiops.simulator.spec import FailoverSpec, ScenarioSpec, ServiceSpec
 from aiops.simulator.telemetry import SeriesData, Telemetry, assemble, timestamps
 from aiops.simulator.timeline import build_timeline
 from aiops.simulator.workload import request_rate
@@ -127,6 +127,10 @@ def simulate(
             fleets[region] = FleetTrace(constant, constant.copy())
             continue
         chosen = resolve_policy(policy, fleet, app_name, app)
+        if policy is None and app.autoscaling.predictive:
+            chosen = seasonal_predictive_policy(
+                offered, app, spec.decision_interval_s, step_s
+            )
         policy_name = getattr(chosen, "name", type(chosen).__name__)
         fleets[region] = run_fleet(
             chosen,
@@ -222,6 +226,36 @@ def _lookup(series: list[SeriesData], service: str, step_s: int) -> dict[str, An
 
 def _fleet_name(spec: ScenarioSpec, app_name: str, region: str) -> str:
     return f"{app_name}:{region}" if len(spec.regions) > 1 else app_name
+
+
+def seasonal_predictive_policy(
+    offered: np.ndarray, app: ServiceSpec, decision_interval_s: float, step_s: float
+) -> PredictiveScaling:
+    """The built-in predictive scaler of a fleet flagged ``predictive``.
+
+    Like AWS predictive scaling it forecasts from the load's own history: the
+    load a day before the target step (seasonal naive), looked up at the lead
+    a new replica needs (start-up delay plus one decision interval), with the
+    fleet's HPA as the reactive floor. Before a day of history it is the HPA.
+    """
+    settings = app.autoscaling
+    assert settings is not None
+    lead = math.ceil((app.startup_delay_s + decision_interval_s) / step_s)
+    day = round(86_400 / step_s)
+    forecast = np.full(offered.size, np.nan)
+    # made at step t for t + lead, from the value at t + lead - day
+    if offered.size > day - lead:
+        forecast[day - lead :] = offered[: offered.size - (day - lead)]
+    return PredictiveScaling(
+        forecast,
+        lead_steps=lead,
+        target_utilization=settings.target_utilization,
+        fallback=HorizontalPodAutoscaler(
+            target_utilization=settings.target_utilization,
+            tolerance=settings.tolerance,
+            scale_down_stabilization_s=settings.scale_down_stabilization_s,
+        ),
+    )
 
 
 def _traffic_shares(
