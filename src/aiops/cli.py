@@ -12,17 +12,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 from rich.console import Console
 from rich.table import Table
 from typer.exceptions import TyperException
 
-from aiops.config import load_model_config
+from aiops.cli_checks import (
+    check_port_free,
+    check_profile,
+    parse_overrides,
+    positive_days,
+    split_names,
+)
 from aiops.errors import AiopsError, ConfigError
 from aiops.tracking import configure_environment
 
-# A year at one-minute steps is the longest run the simulator is built for.
-MAX_DAYS = 366
 PROFILE_HELP = "System profile: production, development or experimental."
 SET_HELP = (
     "Override a model parameter, as FAMILY.KEY=VALUE (for example "
@@ -52,85 +55,6 @@ console = Console(width=None if sys.stdout.isatty() else 200)
 
 def default_profile() -> str:
     return os.environ.get("DEPLOY_ENV", "production")
-
-
-def positive_days(value: float) -> float:
-    if not 0 < value <= MAX_DAYS:
-        raise typer.BadParameter(
-            f"expected a number of days > 0 and <= {MAX_DAYS}, got {value:g}"
-        )
-    return value
-
-
-def parse_overrides(
-    pairs: list[str] | None, families: tuple[str, ...] = ("lstm", "xgboost")
-) -> dict[str, dict[str, Any]]:
-    """Turn ``family.key=value`` strings into ``{family: {key: value}}``.
-
-    Refuses, before any work starts, a family the command does not train, a
-    key the family does not have, and a value its model would refuse.
-    """
-    overrides: dict[str, dict[str, Any]] = {}
-    for pair in pairs or []:
-        name, separator, raw = pair.partition("=")
-        family, dot, key = name.partition(".")
-        if not separator or not dot or not key:
-            raise ConfigError(
-                f"--set {pair!r} is not FAMILY.KEY=VALUE; for example "
-                "--set lstm.epochs=3"
-            )
-        overrides.setdefault(family, {})[key] = yaml.safe_load(raw)
-    unknown = set(overrides) - {"lstm", "xgboost"}
-    if unknown:
-        raise ConfigError(
-            f"--set names unknown model family {sorted(unknown)[0]!r}; "
-            "expected lstm or xgboost"
-        )
-    unused = sorted(set(overrides) - set(families))
-    if unused:
-        raise ConfigError(
-            f"--set {unused[0]}.* does not apply here: this command trains "
-            f"{' and '.join(families)} only"
-        )
-    for family, values in overrides.items():
-        check_model_config(family, values)
-    return overrides
-
-
-def check_model_config(family: str, values: dict[str, Any]) -> None:
-    """Build the family's model with ``values`` and check its parameters."""
-    config = load_model_config(family, values)  # refuses unknown keys
-    if family == "lstm":
-        from aiops.detectors import LSTMForecastDetector
-
-        LSTMForecastDetector(**config)._check_params()
-    else:
-        from aiops.forecasting import XGBForecaster
-
-        XGBForecaster(**config)._check_params()
-
-
-def check_port_free(port: int) -> None:
-    """Refuse a port out of range or already taken on 127.0.0.1."""
-    import socket
-
-    if not 1 <= port <= 65535:
-        raise ConfigError(f"--port {port} is out of range; expected 1-65535")
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            raise ConfigError(
-                f"--port {port} is already in use on 127.0.0.1; stop what holds "
-                "it or pick another port"
-            ) from None
-
-
-def check_profile(profile: str) -> None:
-    """Fail before any work starts if the profile's scenario is not valid."""
-    from aiops.simulator import load_scenario
-
-    load_scenario(profile)
 
 
 Profile = Annotated[
@@ -278,13 +202,6 @@ MaxSeries = Annotated[
 NoMlflow = Annotated[
     bool, typer.Option("--no-mlflow", help="Do not log runs to MLflow.")
 ]
-
-
-def split_names(text: str | None) -> list[str] | None:
-    """``"a,b"`` -> ``["a", "b"]``; ``None`` or empty -> ``None`` (all)."""
-    if not text:
-        return None
-    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 @evaluate_app.command("detector")
