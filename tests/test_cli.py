@@ -79,6 +79,7 @@ def test_help_lists_one_subcommand_per_step(aiops_home: Path) -> None:
         ),
         (["score", "--output", "out.csv"], {}, "Missing option '--input'"),
         (["ui", "--port", "99999"], {}, "--port 99999 is out of range"),
+        (["models"], {"AIOPS_HOME": "/nonexistent/home"}, "is not a folder"),
         (
             ["run", "--real"],
             {"AIOPS_DATASETS": "/nonexistent/datasets"},

@@ -87,6 +87,13 @@ def test_evaluate_forecaster_on_a_simulated_dataset(
             "no SMD corpus at /nonexistent/smd",
         ),
         (["forecaster", "--benchmark", "m4"], "unknown benchmark 'm4'"),
+        (["forecaster", "--max-series", "0"], "--max-series 0 is below 1"),
+        (["forecaster", "--models", ""], "--models '' names nothing"),
+        (["forecaster", "--horizon", "abc"], "--horizon 'abc' is not a duration"),
+        (
+            ["detector", "--json", "/nonexistent/x.json"],
+            "--json /nonexistent/x.json: folder /nonexistent does not exist",
+        ),
         (
             ["forecaster", "--benchmark", "load", "--models", "prophet"],
             "unknown forecaster(s) ['prophet']; choose from",

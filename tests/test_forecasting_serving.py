@@ -140,6 +140,10 @@ def test_forecast_without_output_prints_csv(
         (["--horizon", "2h"], "the model forecasts at most 12 steps"),
         (["--horizon", "later"], "'later' is not a duration"),
         (["--value-column", "load"], "lacks columns ['load']; found ['timestamp'"),
+        (["--horizon", "30"], "--horizon '30' has no unit; expected e.g. 30min"),
+        (["--output", "SAME"], "is the input file; write the output elsewhere"),
+        (["--input", "EMPTY"], "cannot be read as CSV"),
+        (["--input", "WORDS"], "holds 1 non-numeric value(s), such as 'lots' in"),
     ],
 )
 def test_bad_forecast_requests_give_one_line(
@@ -151,23 +155,44 @@ def test_bad_forecast_requests_give_one_line(
     message: str,
 ) -> None:
     source = write_history(history, tmp_path / "history.csv")
+    (tmp_path / "empty.csv").write_text("")
+    words = pd.read_csv(source)
+    words["request_rate"] = words["request_rate"].astype(object)
+    words.loc[100, "request_rate"] = "lots"
+    words.to_csv(tmp_path / "words.csv", index=False)
+    places = {
+        "SAME": source,
+        "EMPTY": tmp_path / "empty.csv",
+        "WORDS": tmp_path / "words.csv",
+    }
     output = tmp_path / "forecast.csv"
     done = run_cli(
         aiops_home,
-        "forecast",
-        "--model",
-        registered,
-        "--input",
-        str(source),
-        "--output",
-        str(output),
-        *args,
+        *("forecast", "--model", registered, "--input", str(source)),
+        *("--output", str(output)),
+        *[str(places.get(a, a)) for a in args],
     )
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], done.stderr
     assert not output.exists()
     assert not list(tmp_path.glob(".*partial"))
+    assert source.read_text().startswith("timestamp,request_rate")
+
+
+def test_a_repaired_history_is_reported(
+    registered: str, aiops_home: Path, history: pd.Series, tmp_path: Path
+) -> None:
+    gappy = history.drop(history.index[-300:-180])  # ten hours missing
+    source = write_history(gappy, tmp_path / "gappy.csv")
+    done = run_cli(
+        aiops_home, "forecast", "--model", registered, "--input", str(source)
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "aiops: note: history repaired: 120 missing steps filled, longest gap 120 steps"
+    ]
+    assert len(pd.read_csv(io.StringIO(done.stdout))) == 12
 
 
 def test_score_refuses_a_forecaster(

@@ -61,6 +61,7 @@ def test_chunked_scores_equal_one_pass(
             "top_metrics",
             "missing_values",
             "gap_before",
+            "warming_up",
         ]
 
 
@@ -134,6 +135,12 @@ def test_registered_model_scores_a_file(
     source = tmp_path / "in.parquet"
     telemetry.iloc[:300].to_parquet(source)
 
+    # a detector is no forecaster: `aiops forecast` says so in one line
+    from aiops.forecasting.serving import forecast_file
+
+    with pytest.raises(DataError, match="is a AnomalyDetectorModel, not a load"):
+        forecast_file(f"models:/test-detector/{version}", source, None, "1h")
+
     result = score_file(f"models:/test-detector/{version}", source, tmp_path / "o.csv")
     out = pd.read_csv(tmp_path / "o.csv")
     assert result.rows == 300
@@ -149,9 +156,16 @@ def test_warm_up_rows_name_no_metric_and_empty_files_are_refused(
     telemetry.iloc[:100].to_csv(source, index=False)
     score_file_with_detector(forecaster, source, tmp_path / "out.csv")
     out = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
-    # the first `window` rows lack context: score 0, nothing to blame
+    # the first `window` rows lack context: score 0, nothing to blame, flagged
     assert (out["score"][:10] == 0).all() and (out["top_metrics"][:10] == "").all()
     assert (out["top_metrics"][10:].str.count(",") == 2).all()
+    assert out["warming_up"].tolist() == [1] * 10 + [0] * 90
+
+    # a file appended to itself jumps back in time: the jump is flagged
+    pd.concat([telemetry.iloc[:50], telemetry.iloc[:50]]).to_csv(source, index=False)
+    score_file_with_detector(forecaster, source, tmp_path / "twice.csv")
+    twice = pd.read_csv(tmp_path / "twice.csv")
+    assert twice.index[twice["gap_before"] == 1].tolist() == [50]
 
     telemetry.iloc[:0].to_csv(source, index=False)
     with pytest.raises(DataError, match="holds no data rows; nothing to score"):

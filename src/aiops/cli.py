@@ -17,6 +17,8 @@ from rich.table import Table
 from typer.exceptions import TyperException
 
 from aiops.cli_checks import (
+    check_max_series,
+    check_output_file,
     check_port_free,
     check_profile,
     parse_overrides,
@@ -242,11 +244,13 @@ def evaluate_detector(
         raise ConfigError(
             f"unknown benchmark {benchmark!r}; expected nab, smd, skab or sim"
         )
+    check_max_series(max_series)
+    check_output_file(json_path)
     with console.status(f"running the detectors on {benchmark}"):
         result = run_detector_benchmark(
             benchmark,
             path,
-            detectors=split_names(detectors),
+            detectors=split_names(detectors, "--detectors"),
             inclusive_interpretation_end=inclusive_end,
             max_series=max_series,
             json_path=json_path,
@@ -290,11 +294,17 @@ def evaluate_forecaster(
 
     if benchmark not in ("load", "sim"):
         raise ConfigError(f"unknown benchmark {benchmark!r}; expected load or sim")
+    check_max_series(max_series)
+    check_output_file(json_path)
+    if horizon is not None:
+        from aiops.forecasting.serving import parse_horizon
+
+        parse_horizon(horizon)
     with console.status(f"backtesting the forecasters on {benchmark}"):
         result = run_forecast_benchmark(
             benchmark,
             path,
-            models=split_names(models),
+            models=split_names(models, "--models"),
             horizon=horizon,
             json_path=json_path,
             mlflow=not no_mlflow,
@@ -331,6 +341,11 @@ def forecast(
     result, table = forecast_file(
         model, input, output, horizon, time_column, value_column
     )
+    if result.repairs is not None:
+        # stdout may be the forecast itself: the note goes to stderr
+        sys.stderr.write(
+            f"aiops: note: history repaired: {result.repairs.describe()}\n"
+        )
     if output is None:
         sys.stdout.write(table.to_csv(index=False))
         return
@@ -489,10 +504,10 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 def main() -> None:
     """Entry point: run the CLI, turning user errors into one line on stderr."""
-    configure_environment()
     command = typer.main.get_command(app)
     args = sys.argv[1:] or ["--help"]
     try:
+        configure_environment()
         command.main(args=args, prog_name="aiops", standalone_mode=False)
     except typer.Exit as done:
         sys.exit(done.exit_code)

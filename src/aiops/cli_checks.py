@@ -4,6 +4,7 @@ value ends in one line on stderr rather than minutes later in a traceback."""
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -93,8 +94,25 @@ def check_profile(profile: str) -> None:
     load_scenario(profile)
 
 
-def split_names(text: str | None) -> list[str] | None:
-    """``"a,b"`` -> ``["a", "b"]``; ``None`` or empty -> ``None`` (all)."""
-    if not text:
+def split_names(text: str | None, option: str) -> list[str] | None:
+    """``"a,b"`` -> ``["a", "b"]``; ``None`` -> ``None`` (all)."""
+    if text is None:
         return None
-    return [name.strip() for name in text.split(",") if name.strip()]
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise ConfigError(f"{option} {text!r} names nothing; give names or omit it")
+    return names
+
+
+def check_max_series(value: int | None) -> None:
+    if value is not None and value < 1:
+        raise ConfigError(f"--max-series {value} is below 1; expected a count >= 1")
+
+
+def check_output_file(path: Path | None, option: str = "--json") -> None:
+    """Refuse an output file whose folder does not exist (nothing is created)."""
+    if path is not None and not path.parent.is_dir():
+        raise ConfigError(
+            f"{option} {path}: folder {path.parent} does not exist; create it or "
+            "write elsewhere"
+        )

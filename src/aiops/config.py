@@ -24,7 +24,13 @@ def project_home() -> Path:
     else the current directory."""
     explicit = os.environ.get("AIOPS_HOME")
     if explicit:
-        return Path(explicit).resolve()
+        home = Path(explicit).resolve()
+        if not home.is_dir():
+            raise ConfigError(
+                f"AIOPS_HOME={explicit} is not a folder; point it at the project "
+                "folder (the one holding models/ and data/) or unset it"
+            )
+        return home
     here = Path.cwd().resolve()
     checkout = Path(__file__).resolve().parents[2]
     for folder in (here, *here.parents, checkout):

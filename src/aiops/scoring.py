@@ -6,9 +6,10 @@ file size. Chunks go through the detector's streaming scorer
 carries its hidden state from chunk to chunk, so chunked scores equal those of
 one pass; other detectors get the last rows of the previous chunk as context.
 Every input row yields exactly one output row; missing values and gaps in the
-time column are filled for the model and flagged in the output. The output is
-written to a temporary file and renamed at the end, so a failure leaves nothing
-half-written.
+time column (or jumps back in time) are filled for the model and flagged in
+the output, and so are the first rows, scored before the detector has its
+full look-back (``warming_up``). The output is written to a temporary file and
+renamed at the end, so a failure leaves nothing half-written.
 """
 
 from __future__ import annotations
@@ -52,23 +53,39 @@ def read_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
 
 
 def input_columns(path: Path) -> list[str]:
-    if path.suffix == ".parquet":
-        return list(pq.ParquetFile(path).schema_arrow.names)
-    return list(pd.read_csv(path, nrows=0).columns)
+    """Column names of a CSV or Parquet file; an unreadable file is refused."""
+    kind = "Parquet" if path.suffix == ".parquet" else "CSV"
+    try:
+        if path.suffix == ".parquet":
+            return list(pq.ParquetFile(path).schema_arrow.names)
+        return list(pd.read_csv(path, nrows=0).columns)
+    except (pa.ArrowException, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise DataError(
+            f"{path} cannot be read as {kind}: {str(e).splitlines()[0]}; pass a "
+            f"{kind} file with a header row"
+        ) from None
 
 
-def check_paths(input_path: Path, output_path: Path) -> None:
+def check_paths(input_path: Path, output_path: Path | None) -> None:
+    """Refuse a missing or unsupported input, and an output that cannot be
+    written or would overwrite the input (``None``: output to stdout)."""
     if input_path.is_dir():
         raise DataError(
             f"input {input_path} is a folder; expected a CSV or Parquet file"
         )
     if not input_path.is_file():
         raise DataError(f"input file {input_path} does not exist")
-    for path in (input_path, output_path):
+    for path in (input_path, output_path or input_path):
         if path.suffix not in SUFFIXES:
             raise DataError(
                 f"{path} has suffix {path.suffix!r}; expected .csv or .parquet"
             )
+    if output_path is None:
+        return
+    if output_path.resolve() == input_path.resolve():
+        raise DataError(
+            f"--output {output_path} is the input file; write the output elsewhere"
+        )
     if not output_path.parent.is_dir():
         raise DataError(
             f"output folder {output_path.parent} does not exist; create it or "
@@ -127,6 +144,8 @@ def score_file_with_detector(
     temporary = output_path.with_name(f".{output_path.name}.partial")
     writer: pq.ParquetWriter | None = None
     rows = alarms = flagged = 0
+    # rows before the detector has its full look-back score 0 and say so
+    context_rows = int(detector._context_length())
     last_values: pd.DataFrame | None = None
     last_time: pd.Timestamp | None = None
     step: pd.Timedelta | None = None
@@ -143,6 +162,9 @@ def score_file_with_detector(
                     "top_metrics": top_metric_names(contributions, expected, top_k),
                     "missing_values": missing_flags,
                     "gap_before": gap_flags,
+                    "warming_up": (
+                        np.arange(rows, rows + len(chunk)) < context_rows
+                    ).astype("int8"),
                 }
             )
             if TIME_COLUMN in chunk.columns:
@@ -196,7 +218,11 @@ def _gaps(
         step = positive.median() if len(positive) else None
     flags = np.zeros(len(chunk), dtype="int8")
     if step is not None:
-        flags = (deltas.fillna(step) > step * 1.5).to_numpy(dtype="int8")
+        # a jump back in time (rows out of order, a file appended to itself)
+        # breaks the series as much as a gap does
+        deltas = deltas.fillna(step)
+        broken = (deltas > step * 1.5) | (deltas <= pd.Timedelta(0))
+        flags = broken.to_numpy(dtype="int8")
     return flags, times.iloc[-1], step
 
 

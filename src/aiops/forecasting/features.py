@@ -51,6 +51,22 @@ class PreparationReport:
         default_factory=lambda: np.zeros(0, dtype=bool), repr=False
     )
 
+    def describe(self) -> str:
+        """The repairs made, in words (empty when there were none)."""
+        parts = {
+            "rows out of order": self.n_out_of_order,
+            "duplicate rows merged": self.n_duplicates,
+            "rows off the grid snapped to it": self.n_off_grid,
+            "rows without a time dropped": self.n_nat_dropped,
+            "wall-clock times in a DST fold or gap dropped": self.n_dst_dropped,
+            "leading empty steps dropped": self.n_leading_dropped,
+            "missing steps filled": self.n_missing_filled,
+        }
+        words = [f"{count} {what}" for what, count in parts.items() if count]
+        if self.n_gaps:
+            words.append(f"longest gap {self.max_gap_steps} steps")
+        return ", ".join(words)
+
     @property
     def changed(self) -> bool:
         """Whether any row was moved, merged, dropped or filled."""

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from aiops.errors import ConfigError, DataError
+from aiops.forecasting.features import PreparationReport, prepare_series
 from aiops.scoring import check_paths, input_columns
 
 logger = logging.getLogger(__name__)
@@ -30,10 +32,20 @@ class ForecastResult:
     horizon_steps: int
     first: pd.Timestamp
     last: pd.Timestamp
+    # what the history needed before it could be read (gaps, duplicates, ...)
+    repairs: PreparationReport | None = None
 
 
 def parse_horizon(text: str) -> pd.Timedelta:
     """A positive duration such as ``"2h"``, ``"90min"`` or ``"1d"``."""
+    try:
+        float(text)
+    except ValueError:
+        pass
+    else:  # a bare number would be read as nanoseconds
+        raise ConfigError(
+            f"--horizon {text!r} has no unit; expected e.g. {text}min or {text}h"
+        )
     try:
         horizon = pd.Timedelta(text)
     except (ValueError, TypeError):
@@ -80,6 +92,14 @@ def read_history(path: Path, time_column: str, value_column: str) -> pd.Series:
             f"column {time_column!r} of {path} is not a time stamp: {error}"
         ) from None
     values = pd.to_numeric(frame[value_column], errors="coerce")
+    bad = values.isna() & frame[value_column].notna()
+    if bad.any():
+        first = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"column {value_column!r} of {path} holds {int(bad.sum())} non-numeric "
+            f"value(s), such as {frame[value_column].iloc[first]!r} in data row "
+            f"{first + 1}; fix them or leave the cells empty to mark a gap"
+        )
     return pd.Series(
         values.to_numpy(dtype="float64"),
         index=pd.DatetimeIndex(times),
@@ -112,11 +132,18 @@ def forecast_file(
     """
     from aiops.registry import load_model
 
-    check_paths(input_path, output_path or input_path)
+    check_paths(input_path, output_path)
     parse_horizon(horizon)
+    wrapper = load_model(model_uri).unwrap_python_model()
+    if not hasattr(wrapper, "forecaster"):
+        raise DataError(
+            f"model {model_uri!r} is a {type(wrapper).__name__}, not a load "
+            "forecaster; forecast with models:/aiops-load-xgb@champion, or score "
+            "with `aiops score`"
+        )
     history = read_history(input_path, time_column, value_column)
-    forecaster = load_model(model_uri).unwrap_python_model().forecaster
-    table = forecast_history(forecaster, history, horizon)
+    _, repaired = prepare_series(history)
+    table = forecast_history(wrapper.forecaster, history, horizon)
 
     if output_path is not None:
         temporary = output_path.with_name(f".{output_path.name}.partial")
@@ -132,6 +159,7 @@ def forecast_file(
         horizon_steps=len(table),
         first=table["timestamp"].iloc[0],
         last=table["timestamp"].iloc[-1],
+        repairs=repaired if repaired.changed else None,
     )
     return result, table
 

@@ -344,6 +344,16 @@ class XGBForecaster(BaseEstimator):
             raise ConfigError("give at least one lag or rolling window")
         if int(self.fourier_order) < 0:
             raise ConfigError(f"fourier_order must be >= 0; got {self.fourier_order}")
+        for period in self.seasonal_lags:
+            try:
+                valid = pd.Timedelta(period) > pd.Timedelta(0)
+            except (ValueError, TypeError):
+                valid = False
+            if not valid:
+                raise ConfigError(
+                    f"seasonal_lags holds {period!r}, not a positive duration; "
+                    "use e.g. ['1D', '7D']"
+                )
         for name in ("n_estimators", "max_depth", "n_jobs"):
             _check_positive_ints(name, [getattr(self, name)], what="a whole number")
         learning_rate = self.learning_rate
