@@ -145,6 +145,17 @@ def test_missing_field_is_named() -> None:
         parse_scenario(spec, source="production.yaml")
 
 
+def test_broken_yaml_names_the_line(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: broken\nservices: {app: [1, 2}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_scenario(broken)
+    assert str(caught.value).startswith(
+        "scenario broken.yaml: not valid YAML at line 2, column "
+    )
+    assert "\n" not in str(caught.value)
+
+
 def test_random_faults_need_a_target_in_the_scenario() -> None:
     spec = raw("development")
     spec["random_faults"] = {"count": 2, "kinds": ["kafka_consumer_stall"]}

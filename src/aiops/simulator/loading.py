@@ -39,8 +39,12 @@ def load_scenario(name_or_path: str | Path) -> ScenarioSpec:
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        first_line = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
-        raise ConfigError(f"scenario {path.name}: {first_line}") from exc
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(
+            f"scenario {path.name}: not valid YAML{where}: {problem}; fix the file"
+        ) from None
     if not isinstance(raw, dict):
         raise ConfigError(
             f"scenario {path.name}: expected a mapping of field: value at the top"
