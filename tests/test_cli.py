@@ -79,6 +79,17 @@ def test_help_lists_one_subcommand_per_step(aiops_home: Path) -> None:
         ),
         (["score", "--output", "out.csv"], {}, "Missing option '--input'"),
         (["ui", "--port", "99999"], {}, "--port 99999 is out of range"),
+        (
+            ["run", "--days", "3", "--set", "lstm.window=100000"],
+            {},
+            "lstm.window=100000 needs 200002 training steps; a 3-day run trains "
+            "the detector on 1728",
+        ),
+        (
+            ["run", "--set", "xgboost.horizon=100000"],
+            {},
+            "xgboost.horizon=100000 with lags up to 60 needs 200060 training steps",
+        ),
         (["models"], {"AIOPS_HOME": "/nonexistent/home"}, "is not a folder"),
         (
             ["run", "--real"],

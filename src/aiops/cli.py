@@ -83,12 +83,20 @@ def run(
     overrides: Overrides = None,
 ) -> None:
     """Run the main job: simulate, train, register, replay policies, report."""
-    from aiops.steps import check_pipeline_days
+    from aiops.simulator import load_scenario
+    from aiops.steps import check_pipeline_days, check_training_length
 
     profile = profile or default_profile()
     parsed = parse_overrides(overrides)
     check_profile(profile)
     check_pipeline_days(days)
+    step_s = load_scenario(profile).step_s
+    check_training_length(
+        round(days * 86400 / step_s),
+        parsed.get("lstm"),
+        parsed.get("xgboost"),
+        what=f"a {days:g}-day run",
+    )
     if real:
         from aiops.config import real_datasets_dir
 
@@ -169,11 +177,20 @@ DatasetOption = Annotated[
 def train_detector(dataset: DatasetOption = None, overrides: Overrides = None) -> None:
     """Train the LSTM detector, evaluate it on held-out days, register it."""
     from aiops.flows import train_detector_flow
-    from aiops.steps import check_pipeline_days, dataset_days, resolve_dataset
+    from aiops.steps import (
+        check_pipeline_days,
+        check_training_length,
+        dataset_days,
+        dataset_steps,
+        resolve_dataset,
+    )
 
     parsed = parse_overrides(overrides, families=("lstm",))
     folder = resolve_dataset(dataset)
     check_pipeline_days(dataset_days(folder), what=f"dataset {folder}")
+    check_training_length(
+        dataset_steps(folder), lstm=parsed.get("lstm"), what=str(folder)
+    )
     path = str(folder)
     result = train_detector_flow(dataset=path, lstm=parsed.get("lstm"))
     console.print(result)
@@ -185,11 +202,20 @@ def train_forecaster(
 ) -> None:
     """Train the XGBoost load forecaster, compare with seasonal naive, register."""
     from aiops.flows import train_forecaster_flow
-    from aiops.steps import check_pipeline_days, dataset_days, resolve_dataset
+    from aiops.steps import (
+        check_pipeline_days,
+        check_training_length,
+        dataset_days,
+        dataset_steps,
+        resolve_dataset,
+    )
 
     parsed = parse_overrides(overrides, families=("xgboost",))
     folder = resolve_dataset(dataset)
     check_pipeline_days(dataset_days(folder), what=f"dataset {folder}")
+    check_training_length(
+        dataset_steps(folder), xgboost=parsed.get("xgboost"), what=str(folder)
+    )
     path = str(folder)
     result = train_forecaster_flow(dataset=path, xgboost=parsed.get("xgboost"))
     console.print(result)

@@ -106,6 +106,37 @@ def check_pipeline_days(days: float, what: str = "--days") -> None:
         )
 
 
+def check_training_length(
+    n_steps: int,
+    lstm: dict[str, Any] | None = None,
+    xgboost: dict[str, Any] | None = None,
+    what: str = "the run",
+) -> None:
+    """Refuse model settings that need more training steps than a run of
+    ``n_steps`` gives (half of it trains), before any work starts."""
+    from aiops.config import load_model_config
+
+    n_train = split_index(n_steps)
+    detector = load_model_config("lstm", lstm)
+    fitted = int(n_train * (1.0 - float(detector["validation_fraction"])))
+    needed = 2 * int(detector["window"]) + 2
+    if fitted < needed:
+        raise ConfigError(
+            f"lstm.window={detector['window']} needs {needed} training steps; "
+            f"{what} trains the detector on {fitted}; lower the window or "
+            "simulate more days"
+        )
+    forecaster = load_model_config("xgboost", xgboost)
+    reach = max([*forecaster["lags"], *forecaster["rolling_windows"], 1])
+    needed = reach + 2 * int(forecaster["horizon"])
+    if n_train < needed:
+        raise ConfigError(
+            f"xgboost.horizon={forecaster['horizon']} with lags up to {reach} "
+            f"needs {needed} training steps; {what} trains the forecaster on "
+            f"{n_train}; lower them or simulate more days"
+        )
+
+
 def dataset_profile(folder: Path) -> str:
     """The system profile (``env``) a dataset folder was simulated from."""
     manifest = json.loads((folder / "manifest.json").read_text())
@@ -116,6 +147,12 @@ def dataset_days(folder: Path) -> float:
     """Length in days of a dataset folder, from its manifest."""
     manifest = json.loads((folder / "manifest.json").read_text())
     return float(manifest["days"])
+
+
+def dataset_steps(folder: Path) -> int:
+    """Number of time steps of a dataset folder, from its manifest."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    return int(manifest["n_steps"])
 
 
 def split_index(n_steps: int) -> int:
