@@ -78,6 +78,11 @@ def test_help_lists_one_subcommand_per_step(aiops_home: Path) -> None:
             "is a folder; expected a CSV or Parquet file",
         ),
         (["score", "--output", "out.csv"], {}, "Missing option '--input'"),
+        (
+            ["score", "--input", "in.csv", "--output", "out.csv", "--cooldown", "-2"],
+            {},
+            "cooldown must be a whole number >= 0; got -2",
+        ),
         (["ui", "--port", "99999"], {}, "--port 99999 is out of range"),
         (
             ["run", "--days", "3", "--set", "lstm.window=100000"],

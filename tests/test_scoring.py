@@ -171,3 +171,22 @@ def test_warm_up_rows_name_no_metric_and_empty_files_are_refused(
     with pytest.raises(DataError, match="holds no data rows; nothing to score"):
         score_file_with_detector(forecaster, source, tmp_path / "empty.csv")
     assert not (tmp_path / "empty.csv").exists()
+
+
+def test_alarm_filter_cleans_the_scored_alarms(
+    forecaster: LSTMForecastDetector, telemetry: pd.DataFrame, tmp_path: Path
+) -> None:
+    from aiops.thresholds import AlarmFilter
+
+    source = tmp_path / "in.csv"
+    noisy = telemetry.copy()
+    noisy.loc[700:760, "cpu"] += 5.0  # one long episode
+    noisy.to_csv(source, index=False)
+    score_file_with_detector(
+        forecaster, source, tmp_path / "out.csv", 100, alarm_filter=AlarmFilter(3)
+    )
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert list(out.columns[:4]) == ["timestamp", "score", "alarm", "raw_alarm"]
+    expected = AlarmFilter(3).filter(out["raw_alarm"].to_numpy())
+    assert out["alarm"].tolist() == expected.tolist()
+    assert out["raw_alarm"][700:760].mean() > 0.5 and out["alarm"].sum() > 0

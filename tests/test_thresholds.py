@@ -12,6 +12,7 @@ from scipy import stats
 
 from aiops.errors import ConfigError, DataError
 from aiops.thresholds import (
+    AlarmFilter,
     DynamicThreshold,
     POTThreshold,
     QuantileThreshold,
@@ -278,3 +279,30 @@ def test_dynamic_level_separates_a_burst_from_the_noise() -> None:
 def test_bad_adaptive_parameters_are_refused(threshold, message) -> None:
     with pytest.raises(ConfigError, match=message):
         threshold.fit(np.random.default_rng(0).exponential(1.0, 1000))
+
+
+@pytest.mark.parametrize(
+    ("raw", "settings", "expected"),
+    [
+        ([0, 1, 1, 1, 1, 0, 1, 0], {}, [0, 1, 1, 1, 1, 0, 1, 0]),
+        # pages once three raw alarms in a row are seen, from the third on
+        ([0, 1, 1, 1, 1, 0, 1, 0], {"min_duration": 3}, [0, 0, 0, 1, 1, 0, 0, 0]),
+        # holds through a quiet gap of two, lets go after the third quiet step
+        ([1, 0, 0, 1, 0, 0, 0, 0], {"merge_gap": 2}, [1, 1, 1, 1, 1, 1, 0, 0]),
+        # a new page within three steps of the last one's end is suppressed
+        ([1, 0, 1, 0, 0, 0, 1], {"cooldown": 3}, [1, 0, 0, 0, 0, 0, 1]),
+    ],
+)
+def test_alarm_filter_cleans_a_stream_causally(raw, settings, expected) -> None:
+    assert AlarmFilter(**settings).filter(np.array(raw)).tolist() == expected
+
+
+def test_alarm_filter_in_chunks_equals_one_pass() -> None:
+    raw = (np.random.default_rng(5).random(5000) > 0.9).astype(int)
+    whole = AlarmFilter(min_duration=2, merge_gap=3, cooldown=10).filter(raw)
+    chunked = AlarmFilter(min_duration=2, merge_gap=3, cooldown=10)
+    pieces = [chunked.filter(raw[i : i + 333]) for i in range(0, raw.size, 333)]
+    np.testing.assert_array_equal(np.concatenate(pieces), whole)
+    assert 0 < whole.sum() < raw.sum() * 3
+    with pytest.raises(ConfigError, match="cooldown must be a whole number >= 0"):
+        AlarmFilter(cooldown=-1)

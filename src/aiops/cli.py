@@ -396,11 +396,28 @@ def score(
         str, typer.Option(help="Model URI, e.g. models:/aiops-anomaly-lstm@champion")
     ] = "models:/aiops-anomaly-lstm@champion",
     chunk_rows: Annotated[int, typer.Option(help="Rows scored per chunk.")] = 50_000,
+    min_duration: Annotated[
+        int, typer.Option(help="Page only after this many alarm steps in a row.")
+    ] = 0,
+    merge_gap: Annotated[
+        int, typer.Option(help="Hold a page through quiet gaps this long (steps).")
+    ] = 0,
+    cooldown: Annotated[
+        int, typer.Option(help="No new page this many steps after one ends.")
+    ] = 0,
 ) -> None:
     """Score a telemetry file with a registered detector, in bounded memory."""
     from aiops.scoring import score_file
+    from aiops.thresholds import AlarmFilter
 
-    result = score_file(model, input, output, chunk_rows=chunk_rows)
+    cleaning = AlarmFilter(min_duration, merge_gap, cooldown)
+    result = score_file(
+        model,
+        input,
+        output,
+        chunk_rows=chunk_rows,
+        alarm_filter=cleaning if (min_duration or merge_gap or cooldown) else None,
+    )
     console.print(
         f"scored {result.rows} rows ({result.alarms} alarms, "
         f"{result.flagged} flagged for gaps or missing values) -> {output}"

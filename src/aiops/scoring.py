@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from aiops.errors import DataError
 from aiops.pyfunc_models import top_metric_names
 from aiops.registry import load_model
+from aiops.thresholds import AlarmFilter
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ def score_file(
     output_path: Path,
     chunk_rows: int = 50_000,
     top_k: int = 3,
+    alarm_filter: AlarmFilter | None = None,
 ) -> ScoringResult:
     """Score ``input_path`` with the detector at ``model_uri``."""
     check_paths(input_path, output_path)
@@ -110,7 +112,7 @@ def score_file(
             "forecast with `aiops forecast`"
         )
     return score_file_with_detector(
-        wrapper.detector, input_path, output_path, chunk_rows, top_k
+        wrapper.detector, input_path, output_path, chunk_rows, top_k, alarm_filter
     )
 
 
@@ -120,8 +122,13 @@ def score_file_with_detector(
     output_path: Path,
     chunk_rows: int = 50_000,
     top_k: int = 3,
+    alarm_filter: AlarmFilter | None = None,
 ) -> ScoringResult:
-    """Score ``input_path`` with a fitted detector; see :func:`score_file`."""
+    """Score ``input_path`` with a fitted detector; see :func:`score_file`.
+
+    With ``alarm_filter`` the ``alarm`` column holds the cleaned alarms and
+    ``raw_alarm`` the threshold's own.
+    """
     check_paths(input_path, output_path)
     if chunk_rows < 1:
         raise DataError(f"chunk_rows must be >= 1; got {chunk_rows!r}")
@@ -154,7 +161,10 @@ def score_file_with_detector(
             values, missing_flags = _clean(chunk[expected], last_values, fill)
             gap_flags, last_time, step = _gaps(chunk, last_time, step)
             scores, contributions = scorer.score_chunk(values)
-            alarm = alarm_stream.predict(scores)
+            raw_alarm = alarm_stream.predict(scores)
+            alarm = (
+                raw_alarm if alarm_filter is None else alarm_filter.filter(raw_alarm)
+            )
             out = pd.DataFrame(
                 {
                     "score": scores.astype("float64"),
@@ -167,6 +177,8 @@ def score_file_with_detector(
                     ).astype("int8"),
                 }
             )
+            if alarm_filter is not None:
+                out.insert(2, "raw_alarm", raw_alarm)
             if TIME_COLUMN in chunk.columns:
                 out.insert(0, TIME_COLUMN, chunk[TIME_COLUMN].to_numpy())
             writer = _write(out, temporary, output_path.suffix, writer, number == 0)

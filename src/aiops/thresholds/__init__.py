@@ -16,6 +16,7 @@ from typing import Any
 from aiops.errors import ConfigError
 from aiops.thresholds.adaptive import DynamicThreshold, SPOTThreshold
 from aiops.thresholds.alarms import (
+    AlarmFilter,
     alarm_segments,
     anomaly_likelihood,
     onset_likelihood,
@@ -24,6 +25,7 @@ from aiops.thresholds.alarms import (
 from aiops.thresholds.static import BaseThreshold, POTThreshold, QuantileThreshold
 
 __all__ = [
+    "AlarmFilter",
     "BaseThreshold",
     "DynamicThreshold",
     "POTThreshold",

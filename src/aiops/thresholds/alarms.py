@@ -66,6 +66,54 @@ def postprocess_alarms(
     return cleaned
 
 
+class AlarmFilter:
+    """:func:`postprocess_alarms` for a stream: each step decided on the steps
+    before it, so chunks can be cleaned as they arrive.
+
+    A raw alarm pages only once ``min_duration`` consecutive raw alarms have
+    been seen (from that step on, so the page comes ``min_duration - 1``
+    steps late); a page then holds through quiet gaps of up to ``merge_gap``
+    steps (it cannot know in advance that the gap will close, so it holds
+    rather than fills); and a new page within ``cooldown`` steps of the end
+    of the last one is suppressed. With all three at 0 the alarms pass
+    unchanged.
+    """
+
+    def __init__(self, min_duration: int = 1, merge_gap: int = 0, cooldown: int = 0):
+        for name, number in (
+            ("min_duration", min_duration),
+            ("merge_gap", merge_gap),
+            ("cooldown", cooldown),
+        ):
+            if number < 0 or int(number) != number:
+                raise ConfigError(f"{name} must be a whole number >= 0; got {number!r}")
+        self.min_duration = max(1, int(min_duration))
+        self.merge_gap = int(merge_gap)
+        self.cooldown = int(cooldown)
+        self._run = 0  # consecutive raw alarms so far
+        self._paging = False
+        self._quiet = 0  # quiet steps since the page's last raw alarm
+        self._since_page = 1 << 62  # steps since the last page ended
+
+    def filter(self, alarms: np.ndarray) -> np.ndarray:
+        raw = np.asarray(alarms).astype(bool)
+        out = np.zeros(raw.size, dtype=np.int8)
+        for position, alarm in enumerate(raw.tolist()):
+            self._run = self._run + 1 if alarm else 0
+            if self._paging:
+                self._quiet = 0 if alarm else self._quiet + 1
+                if self._quiet > self.merge_gap:
+                    self._paging = False
+                    self._since_page = self._quiet - self.merge_gap - 1
+            if not self._paging:
+                self._since_page += 1
+                confirmed = self._run >= self.min_duration
+                if confirmed and self._since_page > self.cooldown:
+                    self._paging, self._quiet = True, 0
+            out[position] = self._paging
+        return out
+
+
 def anomaly_likelihood(
     scores: np.ndarray, short_window: int = 10, long_window: int = 2000
 ) -> np.ndarray:
