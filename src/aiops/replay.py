@@ -36,9 +36,11 @@ def replay_policies(
     quantile: float = 0.9,
     parent_run_id: str | None = None,
 ) -> dict[str, PolicyRun]:
-    """Replay the dataset's scenario under reactive HPA and predictive scaling."""
+    """Replay the dataset's scenario under the reactive HPA, a KEDA-style
+    scaler and predictive scaling."""
     import mlflow
 
+    from aiops.policies import KedaScaler
     from aiops.scaling import (
         HorizontalPodAutoscaler,
         PredictiveScaling,
@@ -59,6 +61,7 @@ def replay_policies(
 
     policies: dict[str, ScalingPolicy] = {
         "hpa": HorizontalPodAutoscaler(),
+        "keda": KedaScaler(),
         "predictive": PredictiveScaling(
             forecast=forecast.to_numpy(dtype="float64"),
             lead_steps=lead_steps,

@@ -54,7 +54,7 @@ class ScalingPolicy(Protocol):
     def reset(self) -> None: ...
 
 
-def _clamp(desired: int, obs: Observation) -> int:
+def clamp_replicas(desired: int, obs: Observation) -> int:
     return max(obs.min_replicas, min(obs.max_replicas, desired))
 
 
@@ -116,7 +116,7 @@ class HorizontalPodAutoscaler:
         if desired < obs.replicas:
             highest = max(recommended for _, recommended in window)
             desired = min(obs.replicas, highest)
-        return _clamp(desired, obs)
+        return clamp_replicas(desired, obs)
 
 
 class PredictiveScaling:
@@ -200,4 +200,4 @@ class PredictiveScaling:
         desired = math.ceil(
             max(predicted_load, 0.0) * obs.traffic_share / per_replica - 1e-9
         )
-        return _clamp(max(desired, reactive), obs)
+        return clamp_replicas(max(desired, reactive), obs)

@@ -351,8 +351,7 @@ class XGBForecaster(BaseEstimator):
                 valid = False
             if not valid:
                 raise ConfigError(
-                    f"seasonal_lags holds {period!r}, not a positive duration; "
-                    "use e.g. ['1D', '7D']"
+                    f"seasonal lag {period!r} is not a duration; use e.g. '1D' or '7D'"
                 )
         for name in ("n_estimators", "max_depth", "n_jobs"):
             _check_positive_ints(name, [getattr(self, name)], what="a whole number")
