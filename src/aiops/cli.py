@@ -20,7 +20,6 @@ from aiops.cli_checks import (
     check_max_series,
     check_output_file,
     check_port_free,
-    check_profile,
     parse_overrides,
     positive_days,
     split_names,
@@ -88,11 +87,10 @@ def run(
 
     profile = profile or default_profile()
     parsed = parse_overrides(overrides)
-    check_profile(profile)
+    scenario = load_scenario(profile)  # a bad profile fails here, before any work
     check_pipeline_days(days)
-    step_s = load_scenario(profile).step_s
     check_training_length(
-        round(days * 86400 / step_s),
+        round(days * 86400 / scenario.step_s),
         parsed.get("lstm"),
         parsed.get("xgboost"),
         what=f"a {days:g}-day run",

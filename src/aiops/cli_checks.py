@@ -78,6 +78,8 @@ def check_port_free(port: int) -> None:
     if not 1 <= port <= 65535:
         raise ConfigError(f"--port {port} is out of range; expected 1-65535")
     with socket.socket() as probe:
+        # as servers do, so that a port left in TIME_WAIT counts as free
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -85,13 +87,6 @@ def check_port_free(port: int) -> None:
                 f"--port {port} is already in use on 127.0.0.1; stop what holds "
                 "it or pick another port"
             ) from None
-
-
-def check_profile(profile: str) -> None:
-    """Fail before any work starts if the profile's scenario is not valid."""
-    from aiops.simulator import load_scenario
-
-    load_scenario(profile)
 
 
 def split_names(text: str | None, option: str) -> list[str] | None:
