@@ -142,8 +142,9 @@ def forecast_file(
             "with `aiops score`"
         )
     history = read_history(input_path, time_column, value_column)
-    _, repaired = prepare_series(history)
-    table = forecast_history(wrapper.forecaster, history, horizon)
+    # repaired once here, to report it; the forecaster then finds a clean grid
+    clean, repaired = prepare_series(history)
+    table = forecast_history(wrapper.forecaster, clean, horizon)
 
     if output_path is not None:
         temporary = output_path.with_name(f".{output_path.name}.partial")
