@@ -175,22 +175,12 @@ DatasetOption = Annotated[
 def train_detector(dataset: DatasetOption = None, overrides: Overrides = None) -> None:
     """Train the LSTM detector, evaluate it on held-out days, register it."""
     from aiops.flows import train_detector_flow
-    from aiops.steps import (
-        check_pipeline_days,
-        check_training_length,
-        dataset_days,
-        dataset_steps,
-        resolve_dataset,
-    )
+    from aiops.steps import check_dataset_for_training, resolve_dataset
 
     parsed = parse_overrides(overrides, families=("lstm",))
     folder = resolve_dataset(dataset)
-    check_pipeline_days(dataset_days(folder), what=f"dataset {folder}")
-    check_training_length(
-        dataset_steps(folder), lstm=parsed.get("lstm"), what=str(folder)
-    )
-    path = str(folder)
-    result = train_detector_flow(dataset=path, lstm=parsed.get("lstm"))
+    check_dataset_for_training(folder, lstm=parsed.get("lstm"))
+    result = train_detector_flow(dataset=str(folder), lstm=parsed.get("lstm"))
     console.print(result)
 
 
@@ -200,22 +190,12 @@ def train_forecaster(
 ) -> None:
     """Train the XGBoost load forecaster, compare with seasonal naive, register."""
     from aiops.flows import train_forecaster_flow
-    from aiops.steps import (
-        check_pipeline_days,
-        check_training_length,
-        dataset_days,
-        dataset_steps,
-        resolve_dataset,
-    )
+    from aiops.steps import check_dataset_for_training, resolve_dataset
 
     parsed = parse_overrides(overrides, families=("xgboost",))
     folder = resolve_dataset(dataset)
-    check_pipeline_days(dataset_days(folder), what=f"dataset {folder}")
-    check_training_length(
-        dataset_steps(folder), xgboost=parsed.get("xgboost"), what=str(folder)
-    )
-    path = str(folder)
-    result = train_forecaster_flow(dataset=path, xgboost=parsed.get("xgboost"))
+    check_dataset_for_training(folder, xgboost=parsed.get("xgboost"))
+    result = train_forecaster_flow(dataset=str(folder), xgboost=parsed.get("xgboost"))
     console.print(result)
 
 

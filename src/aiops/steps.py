@@ -137,22 +137,21 @@ def check_training_length(
         )
 
 
-def dataset_profile(folder: Path) -> str:
-    """The system profile (``env``) a dataset folder was simulated from."""
-    manifest = json.loads((folder / "manifest.json").read_text())
-    return str(manifest["scenario"]["env"])
+def dataset_manifest(folder: Path) -> dict[str, Any]:
+    """The manifest of a dataset folder written by ``write_dataset``."""
+    manifest: dict[str, Any] = json.loads((folder / "manifest.json").read_text())
+    return manifest
 
 
-def dataset_days(folder: Path) -> float:
-    """Length in days of a dataset folder, from its manifest."""
-    manifest = json.loads((folder / "manifest.json").read_text())
-    return float(manifest["days"])
-
-
-def dataset_steps(folder: Path) -> int:
-    """Number of time steps of a dataset folder, from its manifest."""
-    manifest = json.loads((folder / "manifest.json").read_text())
-    return int(manifest["n_steps"])
+def check_dataset_for_training(
+    folder: Path,
+    lstm: dict[str, Any] | None = None,
+    xgboost: dict[str, Any] | None = None,
+) -> None:
+    """Refuse, before training starts, a dataset too short for the models."""
+    manifest = dataset_manifest(folder)
+    check_pipeline_days(float(manifest["days"]), what=f"dataset {folder}")
+    check_training_length(int(manifest["n_steps"]), lstm, xgboost, what=str(folder))
 
 
 def split_index(n_steps: int) -> int:
@@ -273,7 +272,7 @@ def train_detector(
         test_labels=labels[cut:],
         test_scores=scores,
         run_id=run.info.run_id,
-        profile=dataset_profile(dataset),
+        profile=str(dataset_manifest(dataset)["scenario"]["env"]),
     )
 
 

@@ -28,7 +28,7 @@ class FleetTrace:
     actions: list[tuple[int, str, int, int]] = field(default_factory=list)
 
 
-def default_policy(service: ServiceSpec) -> ScalingPolicy:
+def default_policy(service: ServiceSpec) -> HorizontalPodAutoscaler:
     """The scenario's built-in HPA for an autoscaled service."""
     settings = service.autoscaling
     assert settings is not None

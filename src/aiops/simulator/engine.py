@@ -19,10 +19,15 @@ import numpy as np
 import pandas as pd
 
 from aiops.errors import ConfigError
-from aiops.scaling import HorizontalPodAutoscaler, PredictiveScaling, ScalingPolicy
+from aiops.scaling import PredictiveScaling, ScalingPolicy
 from aiops.simulator.access import generate_access_log
 from aiops.simulator.catalogue import is_counter
-from aiops.simulator.control import FleetTrace, resolve_policy, run_fleet
+from aiops.simulator.control import (
+    FleetTrace,
+    default_policy,
+    resolve_policy,
+    run_fleet,
+)
 from aiops.simulator.deployments import plan_releases, rollout_frame, traffic_split
 from aiops.simulator.faults import Effects, build_effects, place_faults
 from aiops.simulator.loading import load_scenario
@@ -250,11 +255,7 @@ def seasonal_predictive_policy(
         forecast,
         lead_steps=lead,
         target_utilization=settings.target_utilization,
-        fallback=HorizontalPodAutoscaler(
-            target_utilization=settings.target_utilization,
-            tolerance=settings.tolerance,
-            scale_down_stabilization_s=settings.scale_down_stabilization_s,
-        ),
+        fallback=default_policy(app),
     )
 
 
