@@ -206,7 +206,7 @@ def test_score_refuses_a_forecaster(
     )
     assert done.returncode != 0
     assert done.stderr.strip().splitlines() == [
-        f"aiops: error: model {registered!r} is a LoadForecasterModel, not an "
+        f"aiops: error: model {registered!r} is of type LoadForecasterModel, not an "
         "anomaly detector; score with models:/aiops-anomaly-lstm@champion, or "
         "forecast with `aiops forecast`"
     ]

@@ -138,7 +138,7 @@ def test_registered_model_scores_a_file(
     # a detector is no forecaster: `aiops forecast` says so in one line
     from aiops.forecasting.serving import forecast_file
 
-    with pytest.raises(DataError, match="is a AnomalyDetectorModel, not a load"):
+    with pytest.raises(DataError, match="is of type AnomalyDetectorModel, not a load"):
         forecast_file(f"models:/test-detector/{version}", source, None, "1h")
 
     result = score_file(f"models:/test-detector/{version}", source, tmp_path / "o.csv")

@@ -107,7 +107,7 @@ def score_file(
     wrapper = load_model(model_uri).unwrap_python_model()
     if not hasattr(wrapper, "detector"):
         raise DataError(
-            f"model {model_uri!r} is a {type(wrapper).__name__}, not an anomaly "
+            f"model {model_uri!r} is of type {type(wrapper).__name__}, not an anomaly "
             "detector; score with models:/aiops-anomaly-lstm@champion, or "
             "forecast with `aiops forecast`"
         )

@@ -137,7 +137,7 @@ def forecast_file(
     wrapper = load_model(model_uri).unwrap_python_model()
     if not hasattr(wrapper, "forecaster"):
         raise DataError(
-            f"model {model_uri!r} is a {type(wrapper).__name__}, not a load "
+            f"model {model_uri!r} is of type {type(wrapper).__name__}, not a load "
             "forecaster; forecast with models:/aiops-load-xgb@champion, or score "
             "with `aiops score`"
         )
