@@ -63,7 +63,10 @@ def _document(**spec: Any) -> dict[str, Any]:
         (_document(tolerance=1.5), "policy: spec.hpa.tolerance = 1.5; input should"),
         (_document(colour="red"), "spec.hpa.colour = 'red'; extra inputs"),
         (_document(type="magic"), "spec = {'type': 'magic'}; input tag 'magic'"),
-        ({**_document(), "kind": "Deployment"}, "kind = 'Deployment'; input should"),
+        (
+            {**_document(), "kind": "Deployment"},
+            "kind = 'Deployment'; expected one of ScalingPolicy, CanaryPolicy",
+        ),
         ({**_document(), "apiVersion": "v2"}, "apiVersion = 'v2'; input should"),
         ({"kind": "ScalingPolicy"}, "apiVersion = "),
     ],

@@ -7,8 +7,10 @@ import math
 import numpy as np
 import pytest
 
+from aiops.errors import ConfigError
 from aiops.scaling import (
     HorizontalPodAutoscaler,
+    LargestOf,
     Observation,
     PredictiveScaling,
     ScalingPolicy,
@@ -98,13 +100,74 @@ def test_predictive_scales_ahead_of_the_forecast() -> None:
     assert policy.decide(observe(10, 0.6, step=1, share=0.5)) == 15
 
 
-def test_predictive_never_scales_below_the_reactive_policy() -> None:
-    policy = PredictiveScaling(np.array([10.0, 10.0, 10.0]), lead_steps=1)
+def test_predictive_never_scales_in_on_the_forecast_alone() -> None:
+    # the forecast says 60 req/s ahead, but 600 req/s are arriving now
+    policy = PredictiveScaling(np.full(10, 60.0), lead_steps=1, surprise_ratio=math.inf)
     policy.reset()
-    reactive = HorizontalPodAutoscaler()
-    for step, utilization in enumerate([0.9, 0.6, 0.7]):
-        obs = observe(10, utilization, step=step, time_s=60.0 * step)
-        assert policy.decide(obs) == reactive.decide(obs)
+    assert policy.decide(observe(10, 0.6, step=0, request_rate=600.0)) == 10
+    # both agree the load is gone, but a request for 10 is still in the window
+    quiet = observe(10, 0.06, step=1, time_s=60.0, request_rate=60.0)
+    assert policy.decide(quiet) == 10
+    # once the scale-in window has passed, it scales in to what both need
+    later = observe(10, 0.06, step=6, time_s=360.0, request_rate=60.0)
+    assert policy.decide(later) == 2  # ceil(60 / 60) = 1, clamped to min 2
+
+
+def test_predictive_adds_the_reactive_request_when_surprised() -> None:
+    # forecast 600 for every step; 900 arrive at step 3 (1.5x the forecast)
+    policy = PredictiveScaling(
+        np.full(10, 600.0), lead_steps=2, target_utilization=0.9, surprise_ratio=1.1
+    )
+    policy.reset()
+    calm = observe(10, 0.6, step=3, time_s=180.0, request_rate=600.0)
+    assert not policy.is_surprised(calm)
+    assert policy.decide(calm) == 7  # ceil(600 / 90)
+    surge = observe(7, 1.0, step=4, time_s=240.0, request_rate=900.0)
+    assert policy.is_surprised(surge)
+    # the present load at the fallback HPA's headroom: ceil(900 / 60) = 15
+    assert policy.decide(surge) == 15
+    assert policy.surprised_decisions == 1
+
+
+def test_predictive_calibrates_a_biased_forecast_online() -> None:
+    # the forecast is 20 % short of the 600 req/s that arrive, until it
+    # foresees a rise to 1000 at the last step
+    n = 200
+    forecast = np.full(n, 500.0)
+    forecast[-1] = 1000.0
+    policy = PredictiveScaling(
+        forecast,
+        lead_steps=1,
+        target_utilization=1.0,
+        surprise_ratio=math.inf,
+        calibration_window_s=3600.0 * 6,
+        calibration_quantile=0.99,
+    )
+    policy.reset()
+    decided = [
+        policy.decide(observe(10, 0.6, step=k, time_s=60.0 * k, request_rate=600.0))
+        for k in range(n)
+    ]
+    # uncalibrated it would ask for ceil(1000 / 100) = 10; calibrated, the
+    # forecast is scaled by 600 / 500
+    assert decided[-1] == 12
+    assert policy.calibration(observe(step=n, time_s=60.0 * n)) == pytest.approx(1.2)
+    uncalibrated = PredictiveScaling(
+        forecast, lead_steps=1, target_utilization=1.0, surprise_ratio=math.inf
+    )
+    uncalibrated.reset()
+    assert uncalibrated.decide(observe(10, step=n - 1, request_rate=600.0)) == 10
+
+
+def test_largest_of_takes_the_larger_request() -> None:
+    forecast = np.full(5, 1800.0)
+    combined = LargestOf(
+        HorizontalPodAutoscaler(), PredictiveScaling(forecast, lead_steps=1)
+    )
+    combined.reset()
+    assert combined.decide(observe(10, 0.9)) == 30  # forecast 30 > HPA 15
+    with pytest.raises(ConfigError, match="at least one policy"):
+        LargestOf()
 
 
 @pytest.mark.parametrize(

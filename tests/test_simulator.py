@@ -365,6 +365,8 @@ def test_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
     other = write_dataset(simulate(scenario, 3.0, SEED + 1), tmp_path / "c")
     assert sorted(_hashes(first)) == [
         "access_log.parquet",
+        "canary_samples.parquet",
+        "deploys.parquet",
         "events.parquet",
         "incidents.parquet",
         "labels.parquet",

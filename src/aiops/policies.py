@@ -1,4 +1,5 @@
-"""Scaling policies declared as data, shaped like Kubernetes custom resources.
+"""Scaling and canary policies declared as data, shaped like Kubernetes
+custom resources.
 
 A policy document is YAML::
 
@@ -6,16 +7,31 @@ A policy document is YAML::
     kind: ScalingPolicy
     metadata: {name: keda-rps}
     spec:
-      type: keda                  # hpa | keda | predictive
+      type: keda                  # hpa | keda | predictive | combined
       targetRequestsPerReplica: 120
       pollingIntervalSeconds: 30
       cooldownPeriodSeconds: 300
 
-:func:`load_policy` validates it (an unknown field, a wrong type or an
-impossible value is refused with the field's path) and :func:`build_policy`
-turns it into a :class:`aiops.scaling.ScalingPolicy` the simulator can run.
-The reactive HPA and the KEDA-style scaler need nothing else; a predictive
-policy also needs the load forecast it scales ahead of.
+:func:`load_document` validates either kind (an unknown field, a wrong type
+or an impossible value is refused with the field's path). :func:`build_policy`
+turns a ``ScalingPolicy`` into a :class:`aiops.scaling.ScalingPolicy` the
+simulator can run. The reactive HPA and the KEDA-style scaler need nothing
+else; a predictive policy, and a combined one (the larger of a reactive and a
+predictive policy), also need the load forecast they scale ahead of.
+
+A ``CanaryPolicy`` declares how releases are judged (see
+:mod:`aiops.canary`); :func:`build_canary_analysis` turns it into a
+:class:`aiops.canary.CanaryAnalysis`::
+
+    apiVersion: aiops/v1
+    kind: CanaryPolicy
+    metadata: {name: canary-kayenta}
+    spec:
+      judge: kayenta              # kayenta | detector | combined
+      intervalSeconds: 300
+      count: 6
+      metrics:
+        - {name: error_ratio, direction: increase, critical: true}
 """
 
 from __future__ import annotations
@@ -26,11 +42,22 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from aiops.canary import (
+    CanaryAnalysis,
+    CombinedJudge,
+    DetectorJudge,
+    Judge,
+    KayentaJudge,
+    MetricSpec,
+    Scorer,
+)
+from aiops.config import data_dir
 from aiops.errors import ConfigError
 from aiops.scaling import (
     HorizontalPodAutoscaler,
+    LargestOf,
     Observation,
     PredictiveScaling,
     ScalingPolicy,
@@ -86,11 +113,33 @@ class PredictiveSpec(_Strict):
         default=None, gt=0.0, le=1.0, alias="targetUtilization"
     )
     max_staleness_steps: int = Field(default=0, ge=0, alias="maxStalenessSteps")
+    scale_in_stabilization_s: float = Field(
+        default=300.0, ge=0.0, alias="scaleInStabilizationSeconds"
+    )
+    surprise_ratio: float = Field(default=1.1, gt=1.0, alias="surpriseRatio")
+    calibration_window_s: float = Field(
+        default=0.0, ge=0.0, alias="calibrationWindowSeconds"
+    )
+    calibration_quantile: float = Field(
+        default=0.99, gt=0.0, lt=1.0, alias="calibrationQuantile"
+    )
     fallback: HPASpec = Field(default_factory=lambda: HPASpec(type="hpa"))
 
 
+class CombinedSpec(_Strict):
+    """The larger of a reactive and a predictive policy's requests."""
+
+    type: Literal["combined"]
+    reactive: HPASpec | KedaSpec = Field(
+        default_factory=lambda: HPASpec(type="hpa"), discriminator="type"
+    )
+    predictive: PredictiveSpec = Field(
+        default_factory=lambda: PredictiveSpec(type="predictive")
+    )
+
+
 ScalingSpec = Annotated[
-    HPASpec | KedaSpec | PredictiveSpec, Field(discriminator="type")
+    HPASpec | KedaSpec | PredictiveSpec | CombinedSpec, Field(discriminator="type")
 ]
 
 
@@ -145,13 +194,41 @@ class KedaScaler:
         return clamp_replicas(desired, obs)
 
 
-def load_policy(source: str | Path | dict[str, Any]) -> ScalingPolicyDocument:
-    """Read and validate a policy document (a YAML file or a parsed dict)."""
+KINDS = ("ScalingPolicy", "CanaryPolicy")
+
+
+def policies_dir() -> Path:
+    return data_dir() / "policies"
+
+
+def resolve_policy_path(name_or_path: str | Path) -> Path:
+    """A policy named ``hpa`` lives in ``data/policies/hpa.yaml``; anything
+    with a suffix or a slash is a path."""
+    text = str(name_or_path)
+    if (
+        isinstance(name_or_path, Path)
+        or text.endswith((".yaml", ".yml"))
+        or ("/" in text)
+    ):
+        return Path(name_or_path)
+    path = policies_dir() / f"{text}.yaml"
+    if not path.is_file():
+        known = sorted(found.stem for found in policies_dir().glob("*.yaml"))
+        raise ConfigError(
+            f"unknown policy {text!r}; expected one of {', '.join(known)} or a "
+            "path to a policy YAML file"
+        )
+    return path
+
+
+def load_document(source: str | Path | dict[str, Any]) -> PolicyDocument:
+    """Read and validate a policy document of either kind: a parsed dict, a
+    YAML file, or the name of one in ``data/policies``."""
     where = "policy"
     if isinstance(source, dict):
         raw: Any = source
     else:
-        path = Path(source)
+        path = resolve_policy_path(source)
         where = path.name
         if not path.is_file():
             raise ConfigError(f"policy file {path} does not exist")
@@ -162,15 +239,35 @@ def load_policy(source: str | Path | dict[str, Any]) -> ScalingPolicyDocument:
             raise ConfigError(f"{where}: not valid YAML: {problem}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping with apiVersion, kind, spec")
+    kind = raw.get("kind")
+    if kind not in KINDS:
+        raise ConfigError(
+            f"{where}: kind = {kind!r}; expected one of {', '.join(KINDS)}"
+        )
+    model = ScalingPolicyDocument if kind == "ScalingPolicy" else CanaryPolicyDocument
     try:
-        return ScalingPolicyDocument.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"])
+        if first["type"] == "value_error":  # a cross-field check: no one value
+            message = first["msg"].removeprefix("Value error, ")
+            raise ConfigError(f"{where}: {field}: {message}") from None
         value = first.get("input")
         raise ConfigError(
             f"{where}: {field} = {value!r}; {first['msg'].lower()}"
         ) from None
+
+
+def load_policy(source: str | Path | dict[str, Any]) -> ScalingPolicyDocument:
+    """Read and validate a scaling policy (see :func:`load_document`)."""
+    document = load_document(source)
+    if not isinstance(document, ScalingPolicyDocument):
+        raise ConfigError(
+            f"policy {document.metadata.name!r} is a {document.kind}; expected "
+            "a ScalingPolicy"
+        )
+    return document
 
 
 def build_policy(
@@ -179,27 +276,58 @@ def build_policy(
     lead_steps: int = 0,
 ) -> ScalingPolicy:
     """The runnable policy a document declares; ``forecast`` (req/s at the
-    entry, one value per step, made ``lead_steps`` ahead) for a predictive one."""
+    entry, one value per step, made ``lead_steps`` ahead) for a predictive or
+    combined one."""
     spec = document.spec
-    if isinstance(spec, HPASpec):
-        return _hpa(spec)
-    if isinstance(spec, KedaSpec):
-        return KedaScaler(
-            spec.target_requests_per_replica,
-            spec.polling_interval_s,
-            spec.cooldown_period_s,
-        )
+    if isinstance(spec, HPASpec | KedaSpec):
+        return _reactive(spec)
     if forecast is None:
         raise ConfigError(
-            f"policy {document.metadata.name!r} is predictive and needs a load "
+            f"policy {document.metadata.name!r} is {spec.type} and needs a load "
             "forecast; train a forecaster first (`aiops train forecaster`)"
         )
+    if isinstance(spec, PredictiveSpec):
+        return _predictive(spec, forecast, lead_steps)
+    return LargestOf(
+        _reactive(spec.reactive),
+        _predictive(spec.predictive, forecast, lead_steps),
+        name=document.metadata.name,
+    )
+
+
+def forecast_quantile(document: ScalingPolicyDocument) -> float | None:
+    """The forecast quantile a policy scales on; None for a reactive one."""
+    spec = document.spec
+    if isinstance(spec, PredictiveSpec):
+        return spec.quantile
+    if isinstance(spec, CombinedSpec):
+        return spec.predictive.quantile
+    return None
+
+
+def _predictive(
+    spec: PredictiveSpec, forecast: np.ndarray, lead_steps: int
+) -> PredictiveScaling:
     return PredictiveScaling(
         forecast,
         lead_steps=lead_steps,
         target_utilization=spec.target_utilization,
         max_staleness_steps=spec.max_staleness_steps,
         fallback=_hpa(spec.fallback),
+        scale_in_stabilization_s=spec.scale_in_stabilization_s,
+        surprise_ratio=spec.surprise_ratio,
+        calibration_window_s=spec.calibration_window_s,
+        calibration_quantile=spec.calibration_quantile,
+    )
+
+
+def _reactive(spec: HPASpec | KedaSpec) -> ScalingPolicy:
+    if isinstance(spec, HPASpec):
+        return _hpa(spec)
+    return KedaScaler(
+        spec.target_requests_per_replica,
+        spec.polling_interval_s,
+        spec.cooldown_period_s,
     )
 
 
@@ -209,3 +337,127 @@ def _hpa(spec: HPASpec) -> HorizontalPodAutoscaler:
         tolerance=spec.tolerance,
         scale_down_stabilization_s=spec.scale_down_stabilization_s,
     )
+
+
+# ---------------------------------------------------------------- canaries
+
+
+class CanaryMetric(_Strict):
+    """A :class:`MetricSpec` in a policy document."""
+
+    name: str = Field(min_length=1)
+    direction: Literal["increase", "decrease", "either"] = "increase"
+    critical: bool = False
+    effect_size: float = Field(default=0.1, ge=0.0, alias="effectSize")
+    absolute_tolerance: float = Field(default=1e-4, ge=0.0, alias="absoluteTolerance")
+    nan_strategy: Literal["remove", "replace"] = Field("remove", alias="nanStrategy")
+
+
+class DetectorSettings(_Strict):
+    """The :class:`DetectorJudge`'s test; ``minSamples`` defaults to the spec's."""
+
+    effect_size: float = Field(default=0.2, ge=0.0, alias="effectSize")
+    confidence: float = Field(default=0.98, gt=0.0, lt=1.0)
+    min_samples: int | None = Field(default=None, ge=2, alias="minSamples")
+    warmup: int = Field(default=0, ge=0)
+
+
+class CanarySpec(_Strict):
+    judge: Literal["kayenta", "detector", "combined"]
+    interval_s: float = Field(default=300.0, gt=0.0, alias="intervalSeconds")
+    count: int = Field(default=6, ge=1)
+    failure_limit: int = Field(default=0, ge=0, alias="failureLimit")
+    inconclusive_limit: int = Field(default=1, ge=0, alias="inconclusiveLimit")
+    marginal_is_inconclusive: bool = Field(True, alias="marginalIsInconclusive")
+    combine_mode: Literal["any_fail", "all_fail"] = Field(
+        default="any_fail", alias="combineMode"
+    )
+    confidence: float = Field(default=0.98, gt=0.0, lt=1.0)
+    marginal_threshold: float = Field(75.0, ge=0.0, le=100.0, alias="marginalThreshold")
+    pass_threshold: float = Field(95.0, ge=0.0, le=100.0, alias="passThreshold")
+    min_samples: int = Field(default=10, ge=2, alias="minSamples")
+    metrics: list[CanaryMetric] = Field(default_factory=list)
+    detector: DetectorSettings = Field(default_factory=DetectorSettings)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CanarySpec:
+        names = [metric.name for metric in self.metrics]
+        if self.marginal_threshold > self.pass_threshold:
+            raise ValueError(
+                f"marginalThreshold {self.marginal_threshold:g} is above "
+                f"passThreshold {self.pass_threshold:g}; lower it"
+            )
+        if len(set(names)) != len(names):
+            raise ValueError(f"metric names {names} repeat; declare each metric once")
+        if self.judge != "detector" and not names:
+            raise ValueError(f"the {self.judge} judge needs at least one metric")
+        return self
+
+
+class CanaryPolicyDocument(_Strict):
+    api_version: Literal["aiops/v1"] = Field(alias="apiVersion")
+    kind: Literal["CanaryPolicy"]
+    metadata: Metadata
+    spec: CanarySpec
+
+
+def load_canary_policy(source: str | Path | dict[str, Any]) -> CanaryPolicyDocument:
+    """Read and validate a canary policy (a YAML file or a parsed dict)."""
+    document = load_document(source)
+    if not isinstance(document, CanaryPolicyDocument):
+        raise ConfigError(
+            f"policy {document.metadata.name!r} is a {document.kind}; expected "
+            "a CanaryPolicy"
+        )
+    return document
+
+
+def build_canary_analysis(
+    document: CanaryPolicyDocument, scorer: Scorer | None = None
+) -> CanaryAnalysis:
+    """The analysis a document declares. A detector or combined judge also
+    needs ``scorer``: one anomaly score per frame row (see :class:`DetectorJudge`)."""
+    spec = document.spec
+    judge: Judge
+    if spec.judge == "kayenta":
+        judge = _kayenta(spec)
+    else:
+        if scorer is None:
+            raise ConfigError(
+                f"canary policy {document.metadata.name!r} uses the {spec.judge} "
+                "judge, which needs an anomaly detector's scorer; train a detector "
+                "first (`aiops train detector`)"
+            )
+        settings = spec.detector
+        judge = DetectorJudge(
+            scorer,
+            settings.confidence,
+            settings.effect_size,
+            settings.min_samples or spec.min_samples,
+            settings.warmup,
+        )
+        if spec.judge == "combined":
+            parts: list[tuple[str, Judge]] = [("kayenta", _kayenta(spec))]
+            parts.append(("detector", judge))
+            judge = CombinedJudge(parts, spec.combine_mode)
+    return CanaryAnalysis(
+        judge,
+        spec.interval_s,
+        spec.count,
+        spec.failure_limit,
+        spec.inconclusive_limit,
+        spec.marginal_is_inconclusive,
+    )
+
+
+def _kayenta(spec: CanarySpec) -> KayentaJudge:
+    return KayentaJudge(
+        [MetricSpec(**metric.model_dump()) for metric in spec.metrics],
+        spec.confidence,
+        spec.marginal_threshold,
+        spec.pass_threshold,
+        spec.min_samples,
+    )
+
+
+PolicyDocument = ScalingPolicyDocument | CanaryPolicyDocument

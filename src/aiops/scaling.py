@@ -124,10 +124,24 @@ class PredictiveScaling:
 
     ``forecast[step]`` is the load (req/s at the entry, scaled by the fleet's
     traffic share) predicted at ``step`` for ``step + lead_steps``; a Series is
-    read by position, aligned with the simulation steps. The forecast alone
-    never scales in: the result is ``max(predicted, reactive)``. Where the
-    forecast is missing, NaN, or its last value is older than
-    ``max_staleness_steps``, the reactive ``fallback`` decides alone.
+    read by position, aligned with the simulation steps. The policy asks for
+    enough replicas to serve that load at ``target_utilization``, and because
+    it provisions ahead it can run hotter than a reactive policy, which needs
+    headroom for the load that arrives while its replicas boot.
+
+    Two safeguards, as in AWS predictive scaling:
+
+    * a forecast alone never scales in: the request also covers the load
+      observed now, so the fleet shrinks only when the forecast and the
+      present agree, and then only to the highest request of the last
+      ``scale_in_stabilization_s`` seconds;
+    * where the forecast is missing, NaN, or its last value is older than
+      ``max_staleness_steps``, the reactive ``fallback`` decides alone;
+    * where the load now is more than ``surprise_ratio`` times what the
+      forecast made ``lead_steps`` ago expected for now (a surge nobody
+      forecast), the forecast is wrong for the moment: the policy also asks
+      for what the fallback asks and for the present load at the fallback's
+      headroom, until the scale-in window has passed.
 
     Parameters
     ----------
@@ -138,6 +152,9 @@ class PredictiveScaling:
     max_staleness_steps : how many steps an earlier forecast may stand in for
         a missing one.
     fallback : the reactive policy; a fresh HPA when omitted.
+    scale_in_stabilization_s : look-back window for scale-in requests.
+    surprise_ratio : present load over its forecast beyond which the policy
+        stops trusting the forecast; ``inf`` trusts it always.
     """
 
     name = "predictive"
@@ -149,15 +166,26 @@ class PredictiveScaling:
         target_utilization: float | None = None,
         max_staleness_steps: int = 0,
         fallback: HorizontalPodAutoscaler | None = None,
+        scale_in_stabilization_s: float = 300.0,
+        surprise_ratio: float = 1.1,
+        calibration_window_s: float = 0.0,
+        calibration_quantile: float = 0.99,
     ) -> None:
         self.forecast = forecast
         self.lead_steps = lead_steps
         self.target_utilization = target_utilization
         self.max_staleness_steps = max_staleness_steps
         self.fallback = fallback
+        self.scale_in_stabilization_s = scale_in_stabilization_s
+        self.surprise_ratio = surprise_ratio
+        self.calibration_window_s = calibration_window_s
+        self.calibration_quantile = calibration_quantile
+        self._errors: deque[tuple[float, float]] = deque()
         self._values: np.ndarray | None = None
         self._reactive: HorizontalPodAutoscaler | None = None
+        self._requests: deque[tuple[float, int]] = deque()
         self.fallback_decisions = 0
+        self.surprised_decisions = 0
 
     def _prepare(self) -> None:
         values = np.asarray(self.forecast, dtype=float).reshape(-1)
@@ -172,7 +200,10 @@ class PredictiveScaling:
         self._prepare()
         assert self._reactive is not None
         self._reactive.reset()
+        self._requests.clear()
+        self._errors.clear()
         self.fallback_decisions = 0
+        self.surprised_decisions = 0
 
     def forecast_at(self, step: int) -> float | None:
         """The usable forecast for ``step``, or None when missing or stale."""
@@ -186,18 +217,90 @@ class PredictiveScaling:
                 return float(values[index])
         return None
 
+    def recommend(self, obs: Observation) -> int | None:
+        """Replicas for the forecast and the present load, before
+        stabilisation; None when the forecast is missing or stale."""
+        predicted_load = self.forecast_at(obs.step)
+        if predicted_load is None:
+            return None
+        target = self.target_utilization or obs.target_utilization
+        per_replica = obs.capacity_per_replica * target
+        ahead = max(predicted_load, 0.0) * obs.traffic_share * self.calibration(obs)
+        load = max(ahead, obs.request_rate, 0.0)
+        return math.ceil(load / per_replica - 1e-9)
+
+    def calibration(self, obs: Observation) -> float:
+        """Factor that makes the forecast cover the load it should.
+
+        Over the last ``calibration_window_s`` the policy compares the load
+        it saw with what was forecast for that moment; the factor is the
+        ``calibration_quantile`` of their ratio, so the forecast times the
+        factor would have covered that share of recent load. Off (1.0) with a
+        zero window, and until an hour of ratios has been seen.
+        """
+        if self.calibration_window_s <= 0 or obs.step < self.lead_steps:
+            return 1.0
+        errors = self._errors
+        expected = self.forecast_at(obs.step - self.lead_steps)
+        if expected is not None and expected > 0 and obs.traffic_share > 0:
+            ratio = obs.request_rate / (expected * obs.traffic_share)
+            errors.append((obs.time_s, ratio))
+        while errors and errors[0][0] < obs.time_s - self.calibration_window_s:
+            errors.popleft()
+        if len(errors) < 60:
+            return 1.0
+        ratios = np.fromiter((r for _, r in errors), dtype=float, count=len(errors))
+        return float(np.quantile(ratios, self.calibration_quantile))
+
+    def is_surprised(self, obs: Observation) -> bool:
+        """Whether the load now is beyond what was forecast for now."""
+        if not math.isfinite(self.surprise_ratio) or obs.step < self.lead_steps:
+            return False
+        expected = self.forecast_at(obs.step - self.lead_steps)
+        if expected is None:
+            return False
+        return obs.request_rate > self.surprise_ratio * expected * obs.traffic_share
+
     def decide(self, obs: Observation) -> int:
         if self._reactive is None:
             self._prepare()
         assert self._reactive is not None
+        # the fallback sees every observation, so it is warm when needed
         reactive = self._reactive.decide(obs)
-        predicted_load = self.forecast_at(obs.step)
-        if predicted_load is None:
+        desired = self.recommend(obs)
+        if desired is None:
             self.fallback_decisions += 1
+            self._requests.clear()
             return reactive
-        target = self.target_utilization or obs.target_utilization
-        per_replica = obs.capacity_per_replica * target
-        desired = math.ceil(
-            max(predicted_load, 0.0) * obs.traffic_share / per_replica - 1e-9
-        )
-        return clamp_replicas(max(desired, reactive), obs)
+        if self.is_surprised(obs):
+            self.surprised_decisions += 1
+            headroom = self._reactive.target_utilization or obs.target_utilization
+            present = obs.request_rate / (obs.capacity_per_replica * headroom)
+            desired = max(desired, reactive, math.ceil(present - 1e-9))
+
+        window = self._requests
+        window.append((obs.time_s, desired))
+        while window and window[0][0] < obs.time_s - self.scale_in_stabilization_s:
+            window.popleft()
+        if desired < obs.replicas:
+            highest = max(requested for _, requested in window)
+            desired = min(obs.replicas, highest)
+        return clamp_replicas(desired, obs)
+
+
+class LargestOf:
+    """The larger of several policies' requests: predictive scaling with a
+    reactive policy beside it, so load the forecast missed is still met."""
+
+    def __init__(self, *policies: ScalingPolicy, name: str = "combined") -> None:
+        if not policies:
+            raise ConfigError("LargestOf needs at least one policy; got none")
+        self.policies = policies
+        self.name = name
+
+    def reset(self) -> None:
+        for policy in self.policies:
+            policy.reset()
+
+    def decide(self, obs: Observation) -> int:
+        return max(policy.decide(obs) for policy in self.policies)

@@ -20,12 +20,15 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from aiops.simulator.cohorts import cohort_samples, measurement_steps
 from aiops.simulator.faults import Incident
 from aiops.simulator.spec import ScenarioSpec
+from aiops.simulator.telemetry import CANARY_COLUMNS, DEPLOY_COLUMNS
 
 DAY_S = 86400.0
 # cost of a defective version on its own traffic, at intensity 1
@@ -51,6 +54,16 @@ class Release:
     reason: str = ""
     impact: dict[str, np.ndarray] = field(default_factory=dict)
     oom_steps: list[int] = field(default_factory=list)
+    # set when a canary analysis judged the release
+    verdict: str = ""  # promote | rollback | "" (not judged, or undecided)
+    decided_step: int | None = None
+    decision: dict[str, Any] = field(default_factory=dict)
+    # (canary, baseline) cohort samples of a canary release, one row per step
+    cohorts: tuple[pd.DataFrame, pd.DataFrame] | None = None
+
+    @property
+    def rolled_back(self) -> bool:
+        return self.end_step is not None
 
 
 def bump_version(version: str, number: int) -> str:
@@ -70,8 +83,8 @@ def routine_deploy_steps(
         return []
     steps = []
     for k in range(1, math.floor(n_steps * step_s / (every * DAY_S)) + 1):
-        day = math.floor(k * every)
-        time_s = day * DAY_S + spec.deployment.hour_utc * 3600.0 - start_hour_s
+        # the k-th release, counted from hour_utc on the first day
+        time_s = k * every * DAY_S + spec.deployment.hour_utc * 3600.0 - start_hour_s
         step = round(time_s / step_s)
         if 0 < step < n_steps:
             steps.append(step)
@@ -105,9 +118,19 @@ def plan_releases(
     n_steps: int,
     step_s: float,
     start_hour_s: float,
+    canary: Any | None = None,
+    offered_rps: np.ndarray | None = None,
+    rng: np.random.Generator | None = None,
 ) -> tuple[list[Release], list[Incident]]:
     """Releases in time order, and the incidents with bad-deploy ends moved to
-    the step their rollback completes."""
+    the step their rollback completes.
+
+    With a ``canary`` analysis (an object with ``reset()`` and
+    ``step(canary_frame, baseline_frame)``, such as
+    :class:`aiops.canary.CanaryAnalysis`) every canary release, good or bad,
+    is judged by it from cohort samples drawn with ``rng`` at the
+    ``offered_rps`` load, instead of by the built-in controller.
+    """
     app_name = spec.service_of_kind("app")
     assert app_name is not None
     bad = [i for i in incidents if i.kind == "bad_deploy" and i.target == app_name]
@@ -118,6 +141,9 @@ def plan_releases(
     ]
     starts += [(incident.start_step, incident) for incident in bad]
     starts.sort(key=lambda item: item[0])
+    judged = canary is not None and spec.deployment.strategy == "canary"
+    if judged and (offered_rps is None or rng is None):
+        raise ValueError("a canary analysis needs the offered load and a generator")
 
     base = spec.services[app_name].version
     current = base
@@ -128,17 +154,163 @@ def plan_releases(
         new = bump_version(base, number)
         share = _rollout_share(spec, (steps - step).astype(float), step_s)
         release = Release(step=step, old=current, new=new, share=share)
-        if incident is None:
-            current = new
-        else:
+        if incident is not None:
             release.incident = incident
             release.defect = incident.defect
-            _run_bad_release(spec, release, incident, step_s)
+        if judged:
+            assert offered_rps is not None and rng is not None
+            _judge_canary(spec, release, canary, offered_rps, rng, step_s)
+        else:
+            if incident is not None:
+                _run_bad_release(spec, release, incident, step_s)
+            if spec.deployment.strategy == "canary" and rng is not None:
+                assert offered_rps is not None
+                _sample_canary(spec, release, offered_rps, rng, step_s)
+        if incident is not None:
             end = release.end_step if release.end_step is not None else n_steps
             moved[incident.id] = dataclasses.replace(incident, end_step=end)
+        elif not release.rolled_back:
+            current = new
         releases.append(release)
     updated = [moved.get(incident.id, incident) for incident in incidents]
     return releases, updated
+
+
+def _judge_canary(
+    spec: ScenarioSpec,
+    release: Release,
+    analysis: Any,
+    offered_rps: np.ndarray,
+    rng: np.random.Generator,
+    step_s: float,
+) -> None:
+    """Run the canary analysis on ``release`` and act on its verdict: promote
+    it early or late, or roll it back. A bad release the analysis promotes
+    stays out until its fault's nominal end, when a person rolls it back."""
+    deployment = spec.deployment
+    n_steps = release.share.size
+    ready = release.step + _batch_steps(spec, step_s)
+    incident = release.incident
+    if ready >= n_steps - 1:
+        _finish_release(spec, release, release.share, step_s, "")
+        return
+
+    analysis.reset()
+    schedule = measurement_steps(
+        ready, analysis.interval_s, analysis.count, step_s, n_steps
+    )
+    span = np.arange(ready, (schedule[-1] if schedule else ready) + 1)
+    age_s = (span - release.step) * step_s
+    cost = (
+        _version_cost(
+            release.defect, incident.intensity, age_s, np.ones(span.size, bool), step_s
+        )
+        if incident is not None
+        else _healthy_cost(span.size)
+    )
+    canary, baseline = cohort_samples(
+        spec, offered_rps, deployment.canary_fraction, span, cost, rng, step_s
+    )
+
+    share = np.where(np.arange(n_steps) >= ready, deployment.canary_fraction, 0.0)
+    share[: release.step] = 0.0
+    decision = None
+    for at in schedule:
+        rows = slice(0, at - ready + 1)
+        decision = analysis.step(canary.iloc[rows], baseline.iloc[rows])
+        if decision.action != "continue":
+            release.verdict = decision.action
+            release.decided_step = at
+            release.decision = decision.as_dict()
+            break
+    seen = slice(0, (release.decided_step or span[-1]) - ready + 1)
+    release.cohorts = (canary.iloc[seen], baseline.iloc[seen])
+    if release.verdict == "promote" or not schedule:
+        promoted_at = (
+            release.decided_step if release.decided_step is not None else ready
+        )
+        share[promoted_at + 1 :] = 1.0
+        if incident is not None:
+            share[incident.end_step :] = 0.0  # the person who notices later
+        _finish_release(spec, release, share, step_s, "manual rollback")
+    elif release.verdict == "rollback":
+        assert release.decided_step is not None
+        share[release.decided_step + 1 :] = 0.0
+        reason = decision.reason if decision is not None else ""
+        _finish_release(
+            spec, release, share, step_s, f"canary analysis rolled back ({reason})"
+        )
+    else:  # the run ended before the analysis did
+        _finish_release(spec, release, share, step_s, "")
+
+
+def _sample_canary(
+    spec: ScenarioSpec,
+    release: Release,
+    offered_rps: np.ndarray,
+    rng: np.random.Generator,
+    step_s: float,
+) -> None:
+    """Cohort samples of a canary release the built-in controller handled,
+    over the steps the canary held its share, for analysis after the fact."""
+    fraction = spec.deployment.canary_fraction
+    span = np.flatnonzero((release.share > 0) & (release.share <= fraction))
+    span = span[span >= release.step]
+    if span.size == 0:
+        return
+    span = np.arange(span[0], span[-1] + 1)
+    age_s = (span - release.step) * step_s
+    incident = release.incident
+    live = np.ones(span.size, dtype=bool)
+    cost = (
+        _version_cost(release.defect, incident.intensity, age_s, live, step_s)
+        if incident is not None
+        else _healthy_cost(span.size)
+    )
+    release.cohorts = cohort_samples(
+        spec, offered_rps, fraction, span, cost, rng, step_s
+    )
+
+
+def _healthy_cost(
+    n: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    return np.zeros(n), np.ones(n), np.ones(n), np.zeros(n)
+
+
+def _finish_release(
+    spec: ScenarioSpec, release: Release, share: np.ndarray, step_s: float, reason: str
+) -> None:
+    """Record the traffic share a release ends with, its end step if it went
+    back to the old version, and a defect's cost to the fleet."""
+    n_steps = share.size
+    went_back = np.flatnonzero((share == 0) & (np.arange(n_steps) > release.step))
+    earliest = release.step + _batch_steps(spec, step_s)
+    went_back = went_back[went_back >= earliest]
+    if went_back.size and (share[earliest:] > 0).any():
+        release.end_step = int(went_back[0])
+        release.reason = reason
+    release.share = share
+    incident = release.incident
+    if incident is None:
+        return
+    if release.end_step is not None:
+        release.end_step = min(release.end_step, incident.end_step)
+    age_s = (np.arange(n_steps) - release.step) * step_s
+    live = share > 0
+    errors, latency, cpu, memory = _version_cost(
+        release.defect, incident.intensity, age_s, live, step_s
+    )
+    release.impact = {
+        "error_ratio": share * errors,
+        "latency": 1.0 + share * (latency - 1.0),
+        "cpu_per_request": 1.0 + share * (cpu - 1.0),
+        "memory_ratio": share * memory,
+    }
+    starts = np.flatnonzero(np.diff((errors > 0).astype(int), prepend=0) > 0)
+    release.oom_steps = (
+        [int(s) for s in starts] if release.defect == "memory_leak" else []
+    )
 
 
 def _version_cost(
@@ -260,7 +432,7 @@ def version_labels(
     versions = np.empty(n_steps, dtype=object)
     versions[:] = spec.services[app_name].version
     for release in releases:
-        if release.incident is None:
+        if release.incident is None and not release.rolled_back:
             versions[release.step :] = release.new
         else:
             end = release.end_step if release.end_step is not None else n_steps
@@ -289,7 +461,7 @@ def _split_spans(releases: list[Release], n_steps: int) -> list[tuple[Release, i
     back)."""
     spans = []
     for release in releases:
-        if release.incident is not None:
+        if release.incident is not None or release.rolled_back:
             stop = release.end_step if release.end_step is not None else n_steps
         else:
             full = np.flatnonzero(release.share[release.step :] >= 1.0)
@@ -326,3 +498,66 @@ def rollout_frame(index: pd.DatetimeIndex, releases: list[Release]) -> pd.DataFr
             "traffic_ratio": np.concatenate(ratios)[order],
         }
     )
+
+
+def deploy_frame(
+    index: pd.DatetimeIndex,
+    releases: list[Release],
+    offered_rps: np.ndarray,
+    spec: ScenarioSpec,
+    step_s: float,
+) -> pd.DataFrame:
+    """One row per release: whether it was bad, what the canary analysis
+    decided and how soon after the canary took traffic, and how many requests
+    the new version served until it was rolled back or the next release (for
+    a bad one, the users it hurt)."""
+    batch = _batch_steps(spec, step_s)
+    rows = []
+    for number, release in enumerate(releases):
+        decided = (
+            (release.decided_step - (release.step + batch) + 1) * step_s
+            if release.decided_step is not None
+            else math.nan
+        )
+        stop = releases[number + 1].step if number + 1 < len(releases) else None
+        if release.end_step is not None:
+            stop = release.end_step if stop is None else min(stop, release.end_step)
+        span = slice(release.step, stop)
+        rows.append(
+            {
+                "timestamp": index[release.step],
+                "old_version": release.old,
+                "version": release.new,
+                "bad": release.incident is not None,
+                "defect": release.defect,
+                "judged": bool(release.verdict),
+                "verdict": release.verdict,
+                "seconds_to_verdict": decided,
+                "rolled_back": release.rolled_back,
+                "reason": release.reason,
+                "requests_on_new_version": float(
+                    np.sum(offered_rps[span] * release.share[span]) * step_s
+                ),
+            }
+        )
+    if not rows:
+        return pd.DataFrame(columns=list(DEPLOY_COLUMNS))
+    return pd.DataFrame(rows, columns=list(DEPLOY_COLUMNS))
+
+
+def canary_frame(index: pd.DatetimeIndex, releases: list[Release]) -> pd.DataFrame:
+    """Long frame of every canary release's cohort samples: timestamp,
+    version, cohort (canary or baseline) and the cohort metrics."""
+    parts = []
+    for release in releases:
+        if release.cohorts is None:
+            continue
+        for cohort, frame in zip(("canary", "baseline"), release.cohorts, strict=True):
+            part = frame.reset_index(drop=True)
+            part.insert(0, "cohort", cohort)
+            part.insert(0, "version", release.new)
+            part.insert(0, "timestamp", index[frame.index.to_numpy()])
+            parts.append(part)
+    if not parts:
+        return pd.DataFrame(columns=list(CANARY_COLUMNS))
+    return pd.concat(parts, ignore_index=True)[list(CANARY_COLUMNS)]

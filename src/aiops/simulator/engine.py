@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from aiops.errors import ConfigError
-from aiops.scaling import PredictiveScaling, ScalingPolicy
+from aiops.scaling import LargestOf, PredictiveScaling, ScalingPolicy
 from aiops.simulator.access import generate_access_log
 from aiops.simulator.catalogue import is_counter
 from aiops.simulator.control import (
@@ -28,7 +28,13 @@ from aiops.simulator.control import (
     resolve_policy,
     run_fleet,
 )
-from aiops.simulator.deployments import plan_releases, rollout_frame, traffic_split
+from aiops.simulator.deployments import (
+    canary_frame,
+    deploy_frame,
+    plan_releases,
+    rollout_frame,
+    traffic_split,
+)
 from aiops.simulator.faults import Effects, build_effects, place_faults
 from aiops.simulator.loading import load_scenario
 from aiops.simulator.logs import generate_logs
@@ -41,7 +47,7 @@ from aiops.simulator.workload import request_rate
 logger = logging.getLogger(__name__)
 
 _WORKLOAD_STREAM, _FAULT_STREAM, _NOISE_STREAM = 1, 2, 3
-_LOG_STREAM, _ACCESS_STREAM = 4, 5
+_LOG_STREAM, _ACCESS_STREAM, _CANARY_STREAM = 4, 5, 6
 # relative measurement noise (standard deviation) by metric family
 _NOISE_SD = {"duration": 0.03, "memory": 0.002, "default": 0.005}
 
@@ -56,6 +62,8 @@ def simulate(
     seed: int = 0,
     step_s: int | None = None,
     policy: ScalingPolicy | Mapping[str, ScalingPolicy] | None = None,
+    logs: bool = True,
+    canary: Any | None = None,
 ) -> Telemetry:
     """Simulate ``days`` of the scenario and return its labelled telemetry.
 
@@ -69,6 +77,11 @@ def simulate(
     policy : scaling policy for every autoscaled fleet (each fleet gets its own
         copy), or a mapping from fleet name (``app`` or ``app:<region>``) or
         service name to policy; None uses the scenario's built-in HPA.
+    logs : also write the log and access-log lines; closed-loop evaluation,
+        which reads metrics and events only, turns them off to save time.
+    canary : a canary analysis (:class:`aiops.canary.CanaryAnalysis`) that
+        judges every canary release from cohort samples and promotes or rolls
+        it back; None keeps the scenario's built-in rollback controller.
     """
     spec = scenario if isinstance(scenario, ScenarioSpec) else load_scenario(scenario)
     days = spec.days if days is None else days
@@ -107,7 +120,16 @@ def simulate(
     start_hour_s = (
         spec.start - spec.start.replace(hour=0, minute=0, second=0, microsecond=0)
     ).total_seconds()
-    releases, incidents = plan_releases(spec, incidents, n_steps, step_s, start_hour_s)
+    releases, incidents = plan_releases(
+        spec,
+        incidents,
+        n_steps,
+        step_s,
+        start_hour_s,
+        canary=canary,
+        offered_rps=offered,
+        rng=_rng(seed, _CANARY_STREAM),
+    )
     impacts = {r.incident.id: r.impact for r in releases if r.incident is not None}
     effects = build_effects(spec, incidents, n_steps, impacts)
 
@@ -155,32 +177,34 @@ def simulate(
         spec, incidents, releases, fleets, shares, n_steps, step_s
     )
     index = timestamps(spec.start, n_steps, step_s)
-    logs = generate_logs(
-        spec,
-        index,
-        step_s,
-        series,
-        incidents,
-        events,
-        versions,
-        _rng(seed, _LOG_STREAM),
-    )
     old, new, share = traffic_split(spec, releases, versions)
-    entry = _lookup(series, entry_name, step_s)
-    access_log = generate_access_log(
-        spec,
-        index,
-        step_s,
-        ordinary,
-        entry["error_ratio"],
-        entry["http_request_duration_seconds_p50"],
-        entry["http_request_duration_seconds_p99"],
-        old,
-        new,
-        share,
-        incidents,
-        _rng(seed, _ACCESS_STREAM),
-    )
+    log_lines = access_log = None
+    if logs:
+        log_lines = generate_logs(
+            spec,
+            index,
+            step_s,
+            series,
+            incidents,
+            events,
+            versions,
+            _rng(seed, _LOG_STREAM),
+        )
+        entry = _lookup(series, entry_name, step_s)
+        access_log = generate_access_log(
+            spec,
+            index,
+            step_s,
+            ordinary,
+            entry["error_ratio"],
+            entry["http_request_duration_seconds_p50"],
+            entry["http_request_duration_seconds_p99"],
+            old,
+            new,
+            share,
+            incidents,
+            _rng(seed, _ACCESS_STREAM),
+        )
     telemetry = assemble(
         spec=spec,
         series=series,
@@ -192,9 +216,11 @@ def simulate(
         seed=seed,
         days=float(days),
         policy_name=policy_name,
-        logs=logs,
+        logs=log_lines,
         access_log=access_log,
         rollouts=rollout_frame(index, releases),
+        deploys=deploy_frame(index, releases, offered, spec, step_s),
+        canary_samples=canary_frame(index, releases),
     )
     logger.info(
         "simulated %s: %.1f days, %d steps, %d incidents, %d series in %.2f s",
@@ -235,13 +261,14 @@ def _fleet_name(spec: ScenarioSpec, app_name: str, region: str) -> str:
 
 def seasonal_predictive_policy(
     offered: np.ndarray, app: ServiceSpec, decision_interval_s: float, step_s: float
-) -> PredictiveScaling:
+) -> LargestOf:
     """The built-in predictive scaler of a fleet flagged ``predictive``.
 
     Like AWS predictive scaling it forecasts from the load's own history: the
     load a day before the target step (seasonal naive), looked up at the lead
     a new replica needs (start-up delay plus one decision interval), with the
-    fleet's HPA as the reactive floor. Before a day of history it is the HPA.
+    fleet's HPA beside it taking over wherever it asks for more. Before a day
+    of history it is the HPA.
     """
     settings = app.autoscaling
     assert settings is not None
@@ -251,12 +278,13 @@ def seasonal_predictive_policy(
     # made at step t for t + lead, from the value at t + lead - day
     if offered.size > day - lead:
         forecast[day - lead :] = offered[: offered.size - (day - lead)]
-    return PredictiveScaling(
+    predictive = PredictiveScaling(
         forecast,
         lead_steps=lead,
         target_utilization=settings.target_utilization,
         fallback=default_policy(app),
     )
+    return LargestOf(default_policy(app), predictive, name="predictive")
 
 
 def _traffic_shares(

@@ -205,13 +205,16 @@ class DeploymentSpec(_Strict):
     ``automated_rollback`` a release is rolled back once the error ratio it
     causes stays above ``rollback_error_ratio`` (the SLO's when omitted) for
     ``rollback_after_s``; a canary is also rolled back when its p99 latency
-    drifts past ``canary_latency_ratio`` times the stable version's.
+    drifts past ``canary_latency_ratio`` times the stable version's. A canary
+    analysis given to the simulator replaces that controller; it reads cohort
+    samples whose measurement noise is ``canary_metric_noise`` (relative).
     """
 
     strategy: Literal["rolling", "canary", "recreate", "compose"] = "rolling"
     canary_fraction: float = Field(default=0.1, gt=0.0, le=1.0)
     canary_duration_s: float = Field(default=1800.0, ge=0.0)
     canary_latency_ratio: float = Field(default=1.5, gt=1.0)
+    canary_metric_noise: float = Field(default=0.05, ge=0.0, le=1.0)
     max_surge: float = Field(default=0.25, gt=0.0, le=1.0)
     every_days: float | None = Field(default=None, gt=0.0)
     hour_utc: float = Field(default=10.0, ge=0.0, lt=24.0)

@@ -30,7 +30,7 @@ from aiops.simulator.telemetry import LOG_COLUMNS, Telemetry
 FORMAT = "aiops-telemetry/1"
 TABLES = ("metrics", "incidents", "labels", "events")
 # written since the first format; a dataset without them loads them empty
-EXTRA_TABLES = ("access_log", "rollouts")
+EXTRA_TABLES = ("access_log", "rollouts", "deploys", "canary_samples")
 LOGS_FILE = "logs.jsonl.gz"
 # Optional exports written beside the tables, hashed in the manifest too.
 EXPORTS = ("openmetrics", "nab", "wide")

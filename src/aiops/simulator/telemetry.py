@@ -54,6 +54,28 @@ ACCESS_COLUMNS = (
     "sample_weight",
 )
 ROLLOUT_COLUMNS = ("timestamp", "version", "traffic_ratio")
+CANARY_COLUMNS = (
+    "timestamp",
+    "version",
+    "cohort",
+    "error_ratio",
+    "latency_p99_seconds",
+    "cpu_seconds_per_request",
+    "memory_ratio",
+)
+DEPLOY_COLUMNS = (
+    "timestamp",
+    "old_version",
+    "version",
+    "bad",
+    "defect",
+    "judged",
+    "verdict",
+    "seconds_to_verdict",
+    "rolled_back",
+    "reason",
+    "requests_on_new_version",
+)
 
 
 def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
@@ -83,6 +105,10 @@ class Telemetry:
     logs : sampled structured log lines (see :mod:`aiops.simulator.logs`).
     access_log : sampled HTTP access lines with ``attack`` labels.
     rollouts : traffic share of each app version while a release splits it.
+    deploys : one row per release: bad or good, the canary verdict, how long
+        it took, and the requests the new version served.
+    canary_samples : per-step samples of each canary release's canary and
+        baseline cohorts (what a canary analysis judges).
     """
 
     metrics: pd.DataFrame
@@ -97,6 +123,8 @@ class Telemetry:
     logs: pd.DataFrame = field(default_factory=lambda: _empty(LOG_COLUMNS))
     access_log: pd.DataFrame = field(default_factory=lambda: _empty(ACCESS_COLUMNS))
     rollouts: pd.DataFrame = field(default_factory=lambda: _empty(ROLLOUT_COLUMNS))
+    deploys: pd.DataFrame = field(default_factory=lambda: _empty(DEPLOY_COLUMNS))
+    canary_samples: pd.DataFrame = field(default_factory=lambda: _empty(CANARY_COLUMNS))
     _wide: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -273,6 +301,8 @@ def assemble(
     logs: pd.DataFrame | None = None,
     access_log: pd.DataFrame | None = None,
     rollouts: pd.DataFrame | None = None,
+    deploys: pd.DataFrame | None = None,
+    canary_samples: pd.DataFrame | None = None,
 ) -> Telemetry:
     """Build the four frames from the simulated series."""
     index = timestamps(spec.start, n_steps, step_s)
@@ -372,6 +402,8 @@ def assemble(
         logs=_or_empty(logs, LOG_COLUMNS),
         access_log=_or_empty(access_log, ACCESS_COLUMNS),
         rollouts=_or_empty(rollouts, ROLLOUT_COLUMNS),
+        deploys=_or_empty(deploys, DEPLOY_COLUMNS),
+        canary_samples=_or_empty(canary_samples, CANARY_COLUMNS),
     )
 
 

@@ -50,7 +50,7 @@ def build_timeline(
                 _how(spec) + f" {release.old} -> {release.new}",
             )
         )
-        if release.incident is not None and release.end_step is not None:
+        if release.end_step is not None:
             detail = f"{release.reason} {release.new} -> {release.old}"
             events.append((release.end_step, "rollback", app_name, detail))
         events += [
