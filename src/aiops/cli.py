@@ -319,6 +319,53 @@ def evaluate_forecaster(
         console.print(f"results written to {json_path}")
 
 
+@evaluate_app.command("policy")
+def evaluate_policy(
+    policies: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated policy names (files in data/policies) or "
+            "YAML paths; default: hpa, keda, predictive, combined, "
+            "canary-kayenta, canary-combined."
+        ),
+    ] = None,
+    suite: Annotated[
+        str,
+        typer.Option(help="Scenario suite: a name in data/scenarios/suites or a path."),
+    ] = "default",
+    scenarios: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated subset of the suite's scenarios."),
+    ] = None,
+    model: Annotated[
+        str,
+        typer.Option(help="Load forecaster for the predictive policies (model URI)."),
+    ] = "models:/aiops-load-xgb@champion",
+    json_path: JsonOption = None,
+    no_mlflow: NoMlflow = False,
+) -> None:
+    """Run every policy on every scenario of a suite, in closed loop; print
+    cost, SLO minutes and canary verdicts per policy."""
+    from aiops.policy_benchmark import run_policy_benchmark
+
+    check_output_file(json_path)
+    names = split_names(policies, "--policies")
+    subset = split_names(scenarios, "--scenarios")
+    with console.status(f"running the policies on suite {suite}"):
+        result = run_policy_benchmark(
+            names,
+            suite=suite,
+            model_uri=model,
+            scenarios=subset,
+            json_path=json_path,
+            mlflow=not no_mlflow,
+        )
+    console.print(result.markdown(), markup=False, highlight=False, soft_wrap=True)
+    console.print(f"{len(result.scenarios)} scenarios in {result.seconds:.1f} s")
+    if json_path is not None:
+        console.print(f"results written to {json_path}")
+
+
 @app.command()
 def forecast(
     input: Annotated[

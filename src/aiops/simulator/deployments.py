@@ -380,6 +380,7 @@ def _run_bad_release(
         trigger = int(hits[0]) if hits.size else None
 
     if trigger is not None and trigger < incident.end_step:
+        release.decided_step = trigger
         level = float(share[trigger])
         if deployment.strategy == "rolling":
             batches = math.ceil(1.0 / deployment.max_surge - 1e-9)
