@@ -11,6 +11,7 @@ configure_environment()
 from aiops.flows import (  # noqa: E402
     aiops_pipeline,
     evaluate_nab_flow,
+    evaluate_policy_flow,
     replay_flow,
     simulate_flow,
     train_detector_flow,
@@ -20,6 +21,7 @@ from aiops.flows import (  # noqa: E402
 __all__ = [
     "aiops_pipeline",
     "evaluate_nab_flow",
+    "evaluate_policy_flow",
     "replay_flow",
     "simulate_flow",
     "train_detector_flow",

@@ -49,9 +49,10 @@ def make_home(root: Path) -> Path:
     """A project home with the committed configuration and nothing else."""
     root.mkdir(parents=True, exist_ok=True)
     shutil.copytree(REPO / "models", root / "models", dirs_exist_ok=True)
-    shutil.copytree(
-        REPO / "data" / "scenarios", root / "data" / "scenarios", dirs_exist_ok=True
-    )
+    for folder in ("scenarios", "policies"):
+        shutil.copytree(
+            REPO / "data" / folder, root / "data" / folder, dirs_exist_ok=True
+        )
     return root
 
 

@@ -89,6 +89,7 @@ def test_prefect_yaml_declares_every_flow() -> None:
         "train_forecaster_flow",
         "replay_flow",
         "evaluate_nab_flow",
+        "evaluate_policy_flow",
     }
     assert str(REPO) not in (REPO / "pipelines" / "prefect.yaml").read_text()
     assert (

@@ -79,10 +79,12 @@ def test_parent_run_has_one_child_per_step(client: MlflowClient) -> None:
     assert steps == [
         "register-detector",
         "register-forecaster",
+        "register-forecaster",
         "replay-policies",
         "simulate",
         "train-detector",
         "train-forecaster",
+        "train-scaling-forecaster",
     ]
     artifacts = [
         item.path for item in client.list_artifacts(parent.info.run_id, "report")
@@ -96,6 +98,7 @@ def test_parent_run_has_one_child_per_step(client: MlflowClient) -> None:
     [
         ("aiops-anomaly-lstm", "heldout_auc_pr", False),
         ("aiops-load-xgb", "heldout_mase", True),
+        ("aiops-load-xgb-scaling", "heldout_mase", True),
     ],
 )
 def test_champion_moves_only_when_the_candidate_wins(

@@ -186,7 +186,16 @@ def train_detector(dataset: DatasetOption = None, overrides: Overrides = None) -
 
 @train_app.command("forecaster")
 def train_forecaster(
-    dataset: DatasetOption = None, overrides: Overrides = None
+    dataset: DatasetOption = None,
+    overrides: Overrides = None,
+    scaling: Annotated[
+        bool,
+        typer.Option(
+            "--scaling",
+            help="Train the predictive scalers' forecaster (aiops-load-xgb-"
+            "scaling): only as far ahead as a scaling decision needs.",
+        ),
+    ] = False,
 ) -> None:
     """Train the XGBoost load forecaster, compare with seasonal naive, register."""
     from aiops.flows import train_forecaster_flow
@@ -195,7 +204,9 @@ def train_forecaster(
     parsed = parse_overrides(overrides, families=("xgboost",))
     folder = resolve_dataset(dataset)
     check_dataset_for_training(folder, xgboost=parsed.get("xgboost"))
-    result = train_forecaster_flow(dataset=str(folder), xgboost=parsed.get("xgboost"))
+    result = train_forecaster_flow(
+        dataset=str(folder), xgboost=parsed.get("xgboost"), for_scaling=scaling
+    )
     console.print(result)
 
 
@@ -340,7 +351,7 @@ def evaluate_policy(
     model: Annotated[
         str,
         typer.Option(help="Load forecaster for the predictive policies (model URI)."),
-    ] = "models:/aiops-load-xgb@champion",
+    ] = "models:/aiops-load-xgb-scaling@champion",
     json_path: JsonOption = None,
     no_mlflow: NoMlflow = False,
 ) -> None:
@@ -364,6 +375,56 @@ def evaluate_policy(
     console.print(f"{len(result.scenarios)} scenarios in {result.seconds:.1f} s")
     if json_path is not None:
         console.print(f"results written to {json_path}")
+
+
+@app.command()
+def decide(
+    telemetry: Annotated[
+        Path,
+        typer.Option(
+            help="Recent telemetry: a dataset folder or a wide CSV/Parquet table."
+        ),
+    ],
+    policy: Annotated[
+        list[str],
+        typer.Option(
+            help="Policy name (data/policies) or YAML path; repeat for several."
+        ),
+    ],
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            help="Scenario with the fleet's capacity and limits (default: the "
+            "dataset's own, or the production profile for a table)."
+        ),
+    ] = None,
+    model: Annotated[
+        str, typer.Option(help="Load forecaster for predictive policies.")
+    ] = "models:/aiops-load-xgb-scaling@champion",
+    canary_samples: Annotated[
+        Path | None,
+        typer.Option(help="Cohort samples (CSV/Parquet) for canary policies."),
+    ] = None,
+    version: Annotated[
+        str | None,
+        typer.Option(help="Canary version to judge (default: the latest)."),
+    ] = None,
+) -> None:
+    """Print a JSON recommendation: replicas per fleet with the forecast
+    behind them, and the canary verdict with per-metric reasons."""
+    import json
+
+    from aiops.decide import decide as recommend
+
+    result = recommend(
+        telemetry,
+        policy,
+        scenario=scenario,
+        model_uri=model,
+        canary_samples=canary_samples,
+        version=version,
+    )
+    typer.echo(json.dumps(result, indent=2, default=str))
 
 
 @app.command()

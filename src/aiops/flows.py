@@ -95,14 +95,20 @@ def aiops_pipeline(
         dataset = simulate_telemetry(profile, days, seed, parent_run_id=parent_id)
         detector = train_detector(dataset, lstm, parent_run_id=parent_id)
         forecaster = train_forecaster(dataset, xgboost, parent_run_id=parent_id)
+        scaling = train_forecaster(
+            dataset, xgboost, parent_run_id=parent_id, for_scaling=True
+        )
         registered = [
             register_detector(detector, parent_id).as_dict(),
             register_forecaster(forecaster, parent_id).as_dict(),
+            register_forecaster(
+                scaling, parent_id, registry.SCALING_FORECASTER_MODEL
+            ).as_dict(),
         ]
         policies = replay_policies(
             dataset,
-            forecaster.forecaster,
-            forecaster.lead_steps,
+            scaling.forecaster,
+            scaling.lead_steps,
             parent_run_id=parent_id,
         )
         nab = evaluate_on_nab(lstm, parent_run_id=parent_id) if real else None
@@ -165,26 +171,57 @@ def train_detector_flow(
 
 @flow(name="aiops-train-forecaster")
 def train_forecaster_flow(
-    dataset: str | None = None, xgboost: dict[str, Any] | None = None
+    dataset: str | None = None,
+    xgboost: dict[str, Any] | None = None,
+    for_scaling: bool = False,
 ) -> dict[str, Any]:
-    """Train, evaluate and register the XGBoost load forecaster."""
-    outcome = train_forecaster(steps.resolve_dataset(dataset), xgboost)
+    """Train, evaluate and register the XGBoost load forecaster (or, with
+    ``for_scaling``, the one the predictive scaling policies use)."""
+    outcome = train_forecaster(
+        steps.resolve_dataset(dataset), xgboost, for_scaling=for_scaling
+    )
+    name = (
+        registry.SCALING_FORECASTER_MODEL if for_scaling else registry.FORECASTER_MODEL
+    )
     return {
         "metrics": outcome.metrics,
-        "registry": register_forecaster(outcome, None).as_dict(),
+        "registry": register_forecaster(outcome, None, name).as_dict(),
     }
 
 
 @flow(name="aiops-replay")
 def replay_flow(
-    dataset: str | None = None, model: str = "models:/aiops-load-xgb@champion"
+    dataset: str | None = None,
+    model: str = "models:/aiops-load-xgb-scaling@champion",
 ) -> dict[str, dict[str, float]]:
-    """Replay a dataset's scenario under HPA and under predictive scaling driven
-    by a registered forecaster."""
+    """Replay a dataset's scenario under the scaling policies, the predictive
+    ones driven by a registered forecaster."""
     path = steps.resolve_dataset(dataset)
     forecaster = registry.load_model(model).unwrap_python_model().forecaster
     runs = replay_policies(path, forecaster, steps.lead_steps_for(path))
     return {name: run.summary for name, run in runs.items()}
+
+
+@flow(name="aiops-evaluate-policy")
+def evaluate_policy_flow(
+    policies: list[str] | None = None,
+    suite: str = "default",
+    model: str = "models:/aiops-load-xgb-scaling@champion",
+    scenarios: list[str] | None = None,
+) -> dict[str, Any]:
+    """Judge scaling and canary policies in closed loop on a scenario suite;
+    one MLflow run per policy."""
+    from aiops.policy_benchmark import run_policy_benchmark
+
+    result = run_policy_benchmark(
+        policies, suite=suite, model_uri=model, scenarios=scenarios
+    )
+    return {
+        "targets": result.targets(),
+        "scaling": result.scaling_totals(),
+        "canary": result.canary_totals(),
+        "run_ids": result.run_ids,
+    }
 
 
 @flow(name="aiops-evaluate-nab")

@@ -147,6 +147,7 @@ class PolicyBenchmarkResult:
             lines += ["", *per_scenario_table(self.scaling)]
         if self.canary:
             lines += ["", *canary_table(self.canary_totals(), targets)]
+            lines += ["", *canary_scenario_table(self.canary)]
         return "\n".join(lines) + "\n"
 
 
@@ -221,6 +222,29 @@ def canary_table(
     return lines
 
 
+def canary_scenario_table(outcomes: list[CanaryOutcome]) -> list[str]:
+    policies = list(dict.fromkeys(o.policy for o in outcomes))
+    scenarios = list(dict.fromkeys(o.scenario for o in outcomes))
+    found = {(o.scenario, o.policy): o.metrics() for o in outcomes}
+    lines = [
+        "| scenario | "
+        + " | ".join(f"{p} caught / false / catch s" for p in policies)
+        + " |",
+        "|---" * (len(policies) + 1) + "|",
+    ]
+    for scenario in scenarios:
+        cells = []
+        for policy in policies:
+            m = found[(scenario, policy)]
+            cells.append(
+                f"{m['bad_caught']:.0f}/{m['bad_deploys']:.0f} / "
+                f"{m['false_rollbacks']:.0f}/{m['good_deploys']:.0f} / "
+                f"{_fmt(m['seconds_to_catch'])}"
+            )
+        lines.append(f"| {scenario} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def load_policies(names: list[str]) -> dict[str, PolicyDocument]:
     """Policy documents by name (or path), each under its metadata name."""
     documents: dict[str, PolicyDocument] = {}
@@ -239,7 +263,7 @@ def load_policies(names: list[str]) -> dict[str, PolicyDocument]:
 def run_policy_benchmark(
     policies: list[str] | None = None,
     suite: str | Path = "default",
-    model_uri: str = "models:/aiops-load-xgb@champion",
+    model_uri: str = "models:/aiops-load-xgb-scaling@champion",
     scenarios: list[str] | None = None,
     json_path: Path | None = None,
     mlflow: bool = True,
@@ -306,14 +330,21 @@ def run_policy_benchmark(
 def load_forecaster(model_uri: str) -> Any:
     """The XGBoost forecaster inside a registered pyfunc model."""
     from aiops import registry
+    from aiops.errors import AiopsError
 
-    model = registry.load_model(model_uri)
+    try:
+        model = registry.load_model(model_uri)
+    except AiopsError as error:
+        raise ConfigError(
+            f"{error} (the scaling forecaster alone: `aiops train forecaster "
+            "--scaling`)"
+        ) from None
     wrapped = model.unwrap_python_model()
     forecaster = getattr(wrapped, "forecaster", None)
     if forecaster is None or not hasattr(forecaster, "forecast_at_lead"):
         raise ConfigError(
             f"{model_uri} is of type {type(wrapped).__name__}, not a load "
-            "forecaster; pass --model models:/aiops-load-xgb@champion"
+            "forecaster; pass --model models:/aiops-load-xgb-scaling@champion"
         )
     return forecaster
 

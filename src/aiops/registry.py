@@ -46,6 +46,9 @@ def detector_model_name(profile: str) -> str:
 
 
 FORECASTER_MODEL = "aiops-load-xgb"
+# trained for the lead a scaling decision needs (start-up delay plus one
+# decision interval) and no further: the predictive scaling policies use it
+SCALING_FORECASTER_MODEL = "aiops-load-xgb-scaling"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 
@@ -284,8 +287,11 @@ def register_detector(outcome: Any, parent_run_id: str | None) -> RegistrationRe
     return result
 
 
-def register_forecaster(outcome: Any, parent_run_id: str | None) -> RegistrationResult:
-    """Register a trained forecaster; champion if its held-out MASE is lower."""
+def register_forecaster(
+    outcome: Any, parent_run_id: str | None, name: str = FORECASTER_MODEL
+) -> RegistrationResult:
+    """Register a trained forecaster under ``name``; champion if its held-out
+    MASE is lower."""
     import mlflow
 
     from aiops.steps import _forecast_metrics, _season_steps, split_index
@@ -305,7 +311,7 @@ def register_forecaster(outcome: Any, parent_run_id: str | None) -> Registration
             outcome.forecaster,
             LoadForecasterModel(outcome.forecaster),
             "load_forecaster.py",
-            FORECASTER_MODEL,
+            name,
             input_example=example,
             tags={"training_run_id": outcome.run_id},
         )
@@ -322,13 +328,13 @@ def register_forecaster(outcome: Any, parent_run_id: str | None) -> Registration
             return metrics["mase"]
 
         result = promote_if_better(
-            FORECASTER_MODEL,
+            name,
             version,
             metric="heldout_mase",
             candidate_value=float(outcome.metrics["mase"]),
             greater_is_better=False,
             score_champion=score_champion,
         )
-        mlflow.log_params({"model": FORECASTER_MODEL, "version": version})
+        mlflow.log_params({"model": name, "version": version})
         mlflow.log_metric("promoted", float(result.promoted))
     return result

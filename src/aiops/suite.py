@@ -164,7 +164,7 @@ def _build(entry: SuiteEntry, suite: SuiteSpec, path: Path) -> SuiteScenario:
         if at_hour * HOUR_S >= suite.days * 86400.0:
             raise ConfigError(
                 f"suite {path.name}: scenario {entry.name!r}: {what} at_hour = "
-                f"{at_hour} lies past the judged window of {suite.days * 24:g} "
+                f"{at_hour:g} lies past the judged window of {suite.days * 24:g} "
                 "hours; move it earlier or raise days"
             )
         return offset / total_s
