@@ -126,8 +126,9 @@ def test_a_missing_forecast_leaves_the_decision_to_the_fallback(
             return pd.Series(np.nan, index=y.index)
 
     scenario = suite.scenarios[0]
+    alone = Suite("one", "", (scenario,), "")
     predictive = run_scaling_suite(
-        Suite("one", "", (scenario,), ""), {"p": load_policy("predictive")}, NoForecast()
+        alone, {"p": load_policy("predictive")}, NoForecast()
     )[0]
     hpa = run_policy(scenario, "hpa", HorizontalPodAutoscaler())
     assert predictive.metrics["fallback_decisions"] == predictive.metrics["decisions"]

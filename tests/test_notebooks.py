@@ -18,6 +18,7 @@ from tests.conftest import REPO
     [
         ("01-explore-telemetry.ipynb", "production-3d-seed7"),
         ("02-system-model.ipynb", "13 fault kinds"),
+        ("03-decision-engine.ipynb", "3 of 3 bad releases rolled back"),
     ],
 )
 def test_notebook_executes(aiops_home: Path, name: str, printed_text: str) -> None:

@@ -370,11 +370,6 @@ def _refuse_constant(name: str) -> float:
     raise ValueError(f"{name} is not JSON")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PolicyBenchmarkResult.to_json writes NaN (e.g. seconds_to_catch of a "
-    "scenario without bad releases), which strict JSON parsers refuse",
-)
 def test_results_json_is_strict_json(suite_path: Path) -> None:
     result = run_policy_benchmark(
         ["canary-kayenta"], suite=suite_path, scenarios=["good-deploys"], mlflow=False

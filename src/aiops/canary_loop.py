@@ -180,7 +180,8 @@ def canary_totals(outcomes: list[CanaryOutcome]) -> dict[str, dict[str, float]]:
         by_policy.setdefault(outcome.policy, []).append(outcome.deploys)
     totals = {}
     for policy, frames in by_policy.items():
-        metrics = canary_metrics(pd.concat(frames, ignore_index=True))
+        kept = [frame for frame in frames if len(frame)] or frames[:1]
+        metrics = canary_metrics(pd.concat(kept, ignore_index=True))
         bad, good = metrics["bad_deploys"], metrics["good_deploys"]
         metrics["catch_rate"] = metrics["bad_caught"] / bad if bad else float("nan")
         metrics["false_rollback_rate"] = (

@@ -68,10 +68,25 @@ def read_telemetry(
             f"{path} has no 'timestamp' column; found {list(frame.columns)[:6]}; "
             "write it with `aiops simulate --export wide`"
         )
-    index = pd.DatetimeIndex(pd.to_datetime(frame.pop("timestamp"), utc=True))
+    stamps = frame.pop("timestamp")
+    try:
+        index = pd.DatetimeIndex(pd.to_datetime(stamps, utc=True, format="ISO8601"))
+    except (ValueError, TypeError):
+        parsed = pd.to_datetime(stamps, utc=True, format="ISO8601", errors="coerce")
+        bad = stamps[parsed.isna().to_numpy()].iloc[0]
+        raise DataError(
+            f"{path}: timestamp {bad!r} is not a time; write ISO 8601 time stamps "
+            "such as 2026-01-05T10:00:00Z"
+        ) from None
     frame.index = index
     if not index.is_monotonic_increasing:
         raise DataError(f"{path}: time stamps are not in order; sort the rows")
+    text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    if text:
+        raise DataError(
+            f"{path}: columns {text[:3]} are not numbers; a wide table holds one "
+            "number per series and step, drop or fix those columns"
+        )
     spec = load_scenario(scenario or "production")
     return frame.astype(float), spec, None
 
@@ -297,11 +312,10 @@ def judge_latest_canary(
         measured_at = cut
         if decision.action != "continue":
             break
-    old = (
-        samples.loc[samples["version"] != chosen, "version"].iloc[-1]
-        if (samples["version"] != chosen).any()
-        else None
-    )
+    # the version in service when the canary started: the last other one
+    # sampled before it (None when it was never a canary itself)
+    before = samples[(samples["version"] != chosen) & (samples["timestamp"] < started)]
+    old = str(before["version"].iloc[-1]) if len(before) else None
     result: dict[str, Any] = {
         "policy": document.metadata.name,
         "judge": document.spec.judge,

@@ -135,7 +135,11 @@ class PolicyBenchmarkResult:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.as_dict(), indent=2, default=_json_default)
+        """Strict JSON: a figure that does not exist (a mean over no bad
+        release) is null, never NaN."""
+        return json.dumps(
+            _finite(self.as_dict()), indent=2, default=_json_default, allow_nan=False
+        )
 
     def markdown(self) -> str:
         lines = [
@@ -392,7 +396,7 @@ def log_to_mlflow(
         )
         mlflow.log_dict(result.settings["seeds"], "seeds.json")
         mlflow.log_text(result.markdown(), "comparison.md")
-        mlflow.log_dict(result.as_dict(), "results.json")
+        mlflow.log_text(result.to_json(), "results.json")
         if result.scaling:
             table = pd.DataFrame([o.as_dict() for o in result.scaling])
             with tempfile.TemporaryDirectory() as folder:
@@ -464,6 +468,16 @@ def _fmt(value: float) -> str:
 
 def _yes(flag: bool | None) -> str:
     return "-" if flag is None else ("yes" if flag else "no")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, float | np.floating) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _json_default(value: object) -> Any:
