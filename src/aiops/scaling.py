@@ -7,6 +7,7 @@ replicas become ready only after the service's start-up delay.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -181,6 +182,7 @@ class PredictiveScaling:
         self.calibration_window_s = calibration_window_s
         self.calibration_quantile = calibration_quantile
         self._errors: deque[tuple[float, float]] = deque()
+        self._ranked: list[float] = []  # the same ratios, sorted
         self._values: np.ndarray | None = None
         self._reactive: HorizontalPodAutoscaler | None = None
         self._requests: deque[tuple[float, int]] = deque()
@@ -202,6 +204,7 @@ class PredictiveScaling:
         self._reactive.reset()
         self._requests.clear()
         self._errors.clear()
+        self._ranked.clear()
         self.fallback_decisions = 0
         self.surprised_decisions = 0
 
@@ -240,17 +243,22 @@ class PredictiveScaling:
         """
         if self.calibration_window_s <= 0 or obs.step < self.lead_steps:
             return 1.0
-        errors = self._errors
+        errors, ranked = self._errors, self._ranked
         expected = self.forecast_at(obs.step - self.lead_steps)
         if expected is not None and expected > 0 and obs.traffic_share > 0:
             ratio = obs.request_rate / (expected * obs.traffic_share)
             errors.append((obs.time_s, ratio))
+            bisect.insort(ranked, ratio)
         while errors and errors[0][0] < obs.time_s - self.calibration_window_s:
-            errors.popleft()
-        if len(errors) < 60:
+            _, gone = errors.popleft()
+            del ranked[bisect.bisect_left(ranked, gone)]
+        if len(ranked) < 60:
             return 1.0
-        ratios = np.fromiter((r for _, r in errors), dtype=float, count=len(errors))
-        return float(np.quantile(ratios, self.calibration_quantile))
+        # numpy's linear-interpolation quantile, on the ratios kept sorted
+        position = self.calibration_quantile * (len(ranked) - 1)
+        low = math.floor(position)
+        high = min(low + 1, len(ranked) - 1)
+        return ranked[low] + (ranked[high] - ranked[low]) * (position - low)
 
     def is_surprised(self, obs: Observation) -> bool:
         """Whether the load now is beyond what was forecast for now."""
