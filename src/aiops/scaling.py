@@ -59,6 +59,23 @@ def clamp_replicas(desired: int, obs: Observation) -> int:
     return max(obs.min_replicas, min(obs.max_replicas, desired))
 
 
+def stabilise(
+    window: deque[tuple[float, int]],
+    obs: Observation,
+    desired: int,
+    stabilization_s: float,
+) -> int:
+    """Scale in only to the highest request of the last ``stabilization_s``
+    seconds (``window`` keeps them); scale out at once."""
+    window.append((obs.time_s, desired))
+    while window and window[0][0] < obs.time_s - stabilization_s:
+        window.popleft()
+    if desired < obs.replicas:
+        highest = max(requested for _, requested in window)
+        return min(obs.replicas, highest)
+    return desired
+
+
 class HorizontalPodAutoscaler:
     """The Kubernetes HPA algorithm on CPU utilisation.
 
@@ -109,14 +126,12 @@ class HorizontalPodAutoscaler:
         return math.ceil(obs.replicas * ratio - 1e-9)
 
     def decide(self, obs: Observation) -> int:
-        desired = self.recommend(obs)
-        window = self._recommendations
-        window.append((obs.time_s, desired))
-        while window and window[0][0] < obs.time_s - self.scale_down_stabilization_s:
-            window.popleft()
-        if desired < obs.replicas:
-            highest = max(recommended for _, recommended in window)
-            desired = min(obs.replicas, highest)
+        desired = stabilise(
+            self._recommendations,
+            obs,
+            self.recommend(obs),
+            self.scale_down_stabilization_s,
+        )
         return clamp_replicas(desired, obs)
 
 
@@ -286,13 +301,7 @@ class PredictiveScaling:
             present = obs.request_rate / (obs.capacity_per_replica * headroom)
             desired = max(desired, reactive, math.ceil(present - 1e-9))
 
-        window = self._requests
-        window.append((obs.time_s, desired))
-        while window and window[0][0] < obs.time_s - self.scale_in_stabilization_s:
-            window.popleft()
-        if desired < obs.replicas:
-            highest = max(requested for _, requested in window)
-            desired = min(obs.replicas, highest)
+        desired = stabilise(self._requests, obs, desired, self.scale_in_stabilization_s)
         return clamp_replicas(desired, obs)
 
 

@@ -296,10 +296,16 @@ def _finish_release(
         return
     if release.end_step is not None:
         release.end_step = min(release.end_step, incident.end_step)
-    age_s = (np.arange(n_steps) - release.step) * step_s
-    live = share > 0
+    _record_impact(release, incident, step_s)
+
+
+def _record_impact(release: Release, incident: Incident, step_s: float) -> None:
+    """A defective release's cost to the fleet, weighted by its traffic share,
+    and the steps its pods are OOM-killed."""
+    share = release.share
+    age_s = (np.arange(share.size) - release.step) * step_s
     errors, latency, cpu, memory = _version_cost(
-        release.defect, incident.intensity, age_s, live, step_s
+        release.defect, incident.intensity, age_s, share > 0, step_s
     )
     release.impact = {
         "error_ratio": share * errors,
@@ -399,21 +405,7 @@ def _run_bad_release(
     after = after[after >= earliest]
     release.end_step = min(int(after[0]), incident.end_step) if after.size else None
     release.share = share
-
-    live = share > 0
-    errors, latency, cpu, memory = _version_cost(
-        release.defect, incident.intensity, age_s, live, step_s
-    )
-    release.impact = {
-        "error_ratio": share * errors,
-        "latency": 1.0 + share * (latency - 1.0),
-        "cpu_per_request": 1.0 + share * (cpu - 1.0),
-        "memory_ratio": share * memory,
-    }
-    starts = np.flatnonzero(np.diff((errors > 0).astype(int), prepend=0) > 0)
-    release.oom_steps = (
-        [int(s) for s in starts] if release.defect == "memory_leak" else []
-    )
+    _record_impact(release, incident, step_s)
 
 
 def _window_mean(values: np.ndarray, window: int) -> np.ndarray:
