@@ -419,3 +419,15 @@ def test_bad_input_gives_one_line_and_nonzero_exit(
     assert lines[0].startswith("aiops: error: ")
     assert message in lines[0]
     assert done.stdout == ""
+
+
+def test_a_detector_judge_without_a_registered_detector_learns_from_baselines(
+    aiops_home: Path, canary: Path
+) -> None:
+    deploys = deploys_of(canary)
+    bad = deploys.loc[deploys["bad"].astype(bool), "version"].iloc[0]
+    result = decide(canary, ["canary-combined"], version=bad)["canary"][0]
+    assert result["detector"]["source"].startswith("trained on ")
+    assert result["action"] == "rollback"
+    names = {m["name"] for m in result["metrics"]}
+    assert "detector/anomaly_score" in names and "kayenta/error_ratio" in names

@@ -449,3 +449,24 @@ def logged_runs(home: Path) -> int:
     client = MlflowClient(tracking_uri=home_environment(home)["MLFLOW_TRACKING_URI"])
     experiments = [e.experiment_id for e in client.search_experiments()]
     return len(client.search_runs(experiments))
+
+
+def test_a_detector_judge_registers_its_cohort_detector(
+    aiops_home: Path, suite_path: Path
+) -> None:
+    from mlflow import MlflowClient
+
+    result = run_policy_benchmark(
+        ["canary-combined"], suite=suite_path, scenarios=["bad-errors", "good-deploys"]
+    )
+    registered = result.settings["cohort_detector_registered"]
+    assert registered["name"] == "aiops-canary-lstm"
+    assert registered["promoted"] is True  # the first version is champion
+    # the bad canaries' samples stand out: AUC-PR well above their share
+    auc = result.settings["cohort_detector_heldout_auc_pr"]
+    assert auc == pytest.approx(registered["candidate"], abs=1e-4)
+    client = MlflowClient(home_environment(aiops_home)["MLFLOW_TRACKING_URI"])
+    model = client.get_registered_model("aiops-canary-lstm")
+    assert str(model.aliases["champion"]) == "1"
+    totals = result.canary_totals()["canary-combined"]
+    assert totals["bad_caught"] == totals["bad_deploys"] == 2

@@ -77,20 +77,59 @@ def detector_scorer(detector: Any) -> Scorer:
     return score
 
 
-def healthy_samples(suite: Suite) -> pd.DataFrame:
-    """Cohort samples of every release in the warm-up of the suite's canary
-    scenarios (the warm-up holds no bad release)."""
-    parts = []
+def cohort_samples(suite: Suite) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Cohort samples of the suite's canary scenarios under the built-in
+    controller: (every release of the warm-ups, which holds no bad one; the
+    releases of the judged windows, with ``bad`` marking the canary cohorts
+    of bad releases)."""
+    healthy, judged = [], []
     for scenario in canary_scenarios(suite):
         telemetry = simulate(
             scenario.spec, days=scenario.days, seed=scenario.seed, logs=False
         )
         samples = telemetry.canary_samples
-        warmup = samples["timestamp"] < pd.Timestamp(scenario.judged_from)
-        parts.append(samples.loc[warmup.to_numpy()])
-    if not parts:
-        return pd.DataFrame(columns=["timestamp", "version", "cohort", *COHORT_METRICS])
-    return pd.concat(parts, ignore_index=True)
+        warmup = (samples["timestamp"] < pd.Timestamp(scenario.judged_from)).to_numpy()
+        healthy.append(samples.loc[warmup])
+        later = samples.loc[~warmup].copy()
+        deploys = telemetry.deploys
+        bad_versions = set(deploys.loc[deploys["bad"].astype(bool), "version"])
+        later["bad"] = later["version"].isin(bad_versions) & (
+            later["cohort"] == "canary"
+        )
+        judged.append(later)
+    columns = ["timestamp", "version", "cohort", *COHORT_METRICS]
+    return (
+        pd.concat(healthy, ignore_index=True)
+        if healthy
+        else pd.DataFrame(columns=columns),
+        pd.concat(judged, ignore_index=True)
+        if judged
+        else pd.DataFrame(columns=[*columns, "bad"]),
+    )
+
+
+def healthy_samples(suite: Suite) -> pd.DataFrame:
+    """Cohort samples of every release in the warm-up of the suite's canary
+    scenarios (the warm-up holds no bad release)."""
+    return cohort_samples(suite)[0]
+
+
+def held_out_auc_pr(detector: Any, judged: pd.DataFrame) -> float:
+    """How well the detector's scores single out the canary cohorts of bad
+    releases among all judged-window cohort samples (AUC-PR), each cohort of
+    each release scored on its own, as a canary analysis scores it."""
+    from aiops.evaluation import auc_pr
+
+    scorer = detector_scorer(detector)
+    scores, labels = [], []
+    for _, frame in judged.groupby(["version", "cohort"], sort=False):
+        values = scorer(frame)
+        keep = np.isfinite(values)
+        scores.append(values[keep])
+        labels.append(frame["bad"].to_numpy(dtype=bool)[keep])
+    if not scores or not np.concatenate(labels).any():
+        return float("nan")
+    return float(auc_pr(np.concatenate(labels), np.concatenate(scores)))
 
 
 @dataclass

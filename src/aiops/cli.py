@@ -409,6 +409,13 @@ def decide(
         str | None,
         typer.Option(help="Canary version to judge (default: the latest)."),
     ] = None,
+    canary_model: Annotated[
+        str,
+        typer.Option(
+            help="Cohort detector of the detector-based canary judges; without "
+            "one, a detector is trained on the telemetry's earlier baselines."
+        ),
+    ] = "models:/aiops-canary-lstm@champion",
 ) -> None:
     """Print a JSON recommendation: replicas per fleet with the forecast
     behind them, and the canary verdict with per-metric reasons."""
@@ -423,6 +430,7 @@ def decide(
         model_uri=model,
         canary_samples=canary_samples,
         version=version,
+        canary_model=canary_model,
     )
     typer.echo(json.dumps(result, indent=2, default=str))
 

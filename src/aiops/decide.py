@@ -38,6 +38,9 @@ from aiops.scaling import Observation, PredictiveScaling
 from aiops.simulator.cohorts import COHORT_METRICS
 from aiops.simulator.spec import ScenarioSpec
 
+# fewest healthy cohort samples a detector is trained on when none is registered
+MIN_HEALTHY_SAMPLES = 100
+
 
 def read_telemetry(
     path: Path, scenario: str | Path | None
@@ -255,10 +258,48 @@ def _predictive_part(policy: Any) -> PredictiveScaling | None:
     return None
 
 
+def _cohort_scorer(
+    samples: pd.DataFrame,
+    version: str,
+    document: CanaryPolicyDocument,
+    canary_model: str,
+) -> tuple[Any, dict[str, Any]]:
+    """The registered cohort detector's scorer; without one, a detector
+    trained on the baselines of the other releases in the samples."""
+    from aiops.canary_loop import detector_scorer, train_cohort_detector
+    from aiops.errors import AiopsError
+    from aiops.registry import load_model
+
+    try:
+        model = load_model(canary_model)
+    except AiopsError:
+        model = None
+    if model is not None:
+        detector = model.unwrap_python_model().detector
+        return detector_scorer(detector), {
+            "source": canary_model,
+            "run_id": model.metadata.run_id,
+        }
+    healthy = samples[samples["cohort"] == "baseline"]
+    healthy = healthy[healthy["version"] != version]
+    if len(healthy) < MIN_HEALTHY_SAMPLES:
+        raise DataError(
+            f"the {document.spec.judge} judge needs the canary detector "
+            f"{canary_model} (register one with `aiops evaluate policy`) or "
+            f"{MIN_HEALTHY_SAMPLES} baseline samples of earlier releases to learn "
+            f"from; found {len(healthy)}"
+        )
+    detector = train_cohort_detector(healthy)
+    return detector_scorer(detector), {
+        "source": f"trained on {len(healthy)} baseline samples of earlier releases"
+    }
+
+
 def judge_latest_canary(
     document: CanaryPolicyDocument,
     samples: pd.DataFrame,
     version: str | None = None,
+    canary_model: str = "models:/aiops-canary-lstm@champion",
 ) -> dict[str, Any]:
     """The analysis of the latest canary release in ``samples`` (or of
     ``version``), measurement by measurement, up to the last sample."""
@@ -269,19 +310,9 @@ def judge_latest_canary(
             f"no canary samples of version {chosen!r}; the samples hold {versions[-5:]}"
         )
     scorer = None
+    detector_note: dict[str, Any] = {}
     if document.spec.judge != "kayenta":
-        from aiops.canary_loop import detector_scorer, train_cohort_detector
-
-        healthy = samples[samples["cohort"] == "baseline"]
-        healthy = healthy[healthy["version"] != chosen]
-        if len(healthy) < 200:
-            raise DataError(
-                f"the {document.spec.judge} judge learns healthy cohorts from the "
-                f"baselines of earlier releases; found {len(healthy)} samples, "
-                "need 200; pass telemetry with more canary releases or use a "
-                "kayenta policy"
-            )
-        scorer = detector_scorer(train_cohort_detector(healthy))
+        scorer, detector_note = _cohort_scorer(samples, chosen, document, canary_model)
     analysis = build_canary_analysis(document, scorer=scorer)
     mine = samples[samples["version"] == chosen]
     canary = mine[mine["cohort"] == "canary"].set_index("timestamp").sort_index()
@@ -324,6 +355,8 @@ def judge_latest_canary(
         "canary_started": started.isoformat(),
         "samples": len(canary),
     }
+    if detector_note:
+        result["detector"] = detector_note
     if decision is None:
         result.update(
             action="continue",
@@ -354,6 +387,7 @@ def decide(
     model_uri: str = "models:/aiops-load-xgb-scaling@champion",
     canary_samples: Path | None = None,
     version: str | None = None,
+    canary_model: str = "models:/aiops-canary-lstm@champion",
 ) -> dict[str, Any]:
     """The JSON-ready recommendation of every policy in ``policies``."""
     documents: list[PolicyDocument] = [load_document(name) for name in policies]
@@ -387,7 +421,7 @@ def decide(
                     "or a dataset of a scenario that releases by canary"
                 )
             out.setdefault("canary", []).append(
-                judge_latest_canary(document, samples, version)
+                judge_latest_canary(document, samples, version, canary_model)
             )
     return out
 

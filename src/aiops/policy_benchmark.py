@@ -27,8 +27,9 @@ from aiops.canary_loop import (
     BUILTIN,
     CanaryOutcome,
     canary_totals,
+    cohort_samples,
     detector_scorer,
-    healthy_samples,
+    held_out_auc_pr,
     run_canary_suite,
     train_cohort_detector,
 )
@@ -292,9 +293,11 @@ def run_policy_benchmark(
     )
 
     scorer = None
+    detector = None
+    judged = pd.DataFrame()
     detector_info: dict[str, Any] = {}
     if any(d.spec.judge != "kayenta" for d in canary_docs.values()):
-        healthy = healthy_samples(loaded)
+        healthy, judged = cohort_samples(loaded)
         if healthy.empty:
             raise ConfigError(
                 "the detector-based canary judges learn from healthy canary "
@@ -306,6 +309,9 @@ def run_policy_benchmark(
             "cohort_detector_rows": len(healthy),
             "cohort_detector_fit_seconds": round(time.perf_counter() - fit_began, 2),
             "cohort_detector_seed": detector_seed,
+            "cohort_detector_heldout_auc_pr": round(
+                held_out_auc_pr(detector, judged), 4
+            ),
         }
         scorer = detector_scorer(detector)
     canary = run_canary_suite(loaded, canary_docs, scorer) if canary_docs else []
@@ -326,6 +332,13 @@ def run_policy_benchmark(
     result.seconds = time.perf_counter() - began
     if mlflow:
         result.run_ids = log_to_mlflow(result, documents)
+        if detector is not None:
+            from aiops.registry import register_canary_detector
+
+            registered = register_canary_detector(
+                detector, judged, result.run_ids["parent"]
+            )
+            result.settings["cohort_detector_registered"] = registered.as_dict()
     if json_path is not None:
         json_path.write_text(result.to_json())
     return result

@@ -49,6 +49,8 @@ FORECASTER_MODEL = "aiops-load-xgb"
 # trained for the lead a scaling decision needs (start-up delay plus one
 # decision interval) and no further: the predictive scaling policies use it
 SCALING_FORECASTER_MODEL = "aiops-load-xgb-scaling"
+# the LSTM detector of canary and baseline cohort samples (detector judges)
+CANARY_DETECTOR_MODEL = "aiops-canary-lstm"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 
@@ -337,4 +339,44 @@ def register_forecaster(
         )
         mlflow.log_params({"model": name, "version": version})
         mlflow.log_metric("promoted", float(result.promoted))
+    return result
+
+
+def register_canary_detector(
+    detector: Any, judged: pd.DataFrame, parent_run_id: str | None
+) -> RegistrationResult:
+    """Register the cohort detector of the detector-based canary judges;
+    champion if it singles out bad canaries better (held-out AUC-PR on the
+    judged windows' cohort samples)."""
+    import mlflow
+
+    from aiops.canary_loop import cohort_rows, held_out_auc_pr
+    from aiops.tracking import step_run
+
+    example = cohort_rows(judged).iloc[:50]
+    with step_run(
+        "register-canary-detector", parent_run_id, {"aiops.step": "register"}
+    ):
+        version = log_and_register(
+            detector,
+            AnomalyDetectorModel(detector),
+            "anomaly_detector.py",
+            CANARY_DETECTOR_MODEL,
+            input_example=example,
+        )
+        candidate = held_out_auc_pr(detector, judged)
+        mlflow.log_metric("heldout_auc_pr", candidate)
+
+        def score_champion(champion: Any) -> float:
+            return held_out_auc_pr(champion.unwrap_python_model().detector, judged)
+
+        result = promote_if_better(
+            CANARY_DETECTOR_MODEL,
+            version,
+            metric="heldout_auc_pr",
+            candidate_value=candidate,
+            greater_is_better=True,
+            score_champion=score_champion,
+        )
+        mlflow.log_params({"model": CANARY_DETECTOR_MODEL, "version": version})
     return result
