@@ -382,6 +382,41 @@ def test_the_previous_version_is_the_one_the_canary_replaced(canary: Path) -> No
             ["--telemetry", "BAD_TIME.csv", "--policy", "hpa"],
             "timestamp 'yesterday' is not a time",
         ),
+        (
+            ["--telemetry", "NEGATIVE.csv", "--policy", "hpa"],
+            "has 1 infinite or negative values",
+        ),
+        (
+            ["--telemetry", "INFINITE.csv", "--policy", "hpa"],
+            "has 1 infinite or negative values",
+        ),
+        (
+            ["--telemetry", "GAP.csv", "--policy", "hpa"],
+            "telemetry is not one row per 60 s step: 1 gap(s) or repeated",
+        ),
+        (
+            ["--telemetry", "REPEATED.csv", "--policy", "hpa"],
+            "telemetry is not one row per 60 s step",
+        ),
+        (
+            ["--telemetry", "PRODUCTION", "--policy", "hpa", "--policy", "hpa"],
+            "policies ['hpa'] are given more than once",
+        ),
+        (
+            [
+                *("--telemetry", "CANARY", "--policy", "canary-kayenta"),
+                *("--version", ""),
+            ],
+            "--version is empty",
+        ),
+        (
+            ["--telemetry", "PRODUCTION", "--policy", "TMP"],
+            "is a folder; expected a YAML file",
+        ),
+        (
+            ["--telemetry", "BROKEN", "--policy", "hpa"],
+            "manifest.json is not valid JSON",
+        ),
     ],
 )
 def test_bad_input_gives_one_line_and_nonzero_exit(
@@ -400,7 +435,23 @@ def test_bad_input_gives_one_line_and_nonzero_exit(
     bad_time = wide.reset_index(drop=True)
     bad_time.index = pd.Index(["yesterday"] * len(bad_time))
     write_table(bad_time, tmp_path / "bad_time.csv")
+    negative = wide.copy()
+    negative.iloc[-1, negative.columns.get_loc(REPLICAS)] = -1.0
+    write_table(negative, tmp_path / "negative.csv")
+    infinite = wide.copy()
+    infinite.iloc[-2, infinite.columns.get_loc(REPLICAS)] = float("inf")
+    write_table(infinite, tmp_path / "infinite.csv")
+    write_table(wide.drop(wide.index[10]), tmp_path / "gap.csv")
+    write_table(pd.concat([wide, wide.iloc[-1:]]), tmp_path / "repeated.csv")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "manifest.json").write_text("{")
     places = {
+        "BROKEN": tmp_path / "broken",
+        "TMP": tmp_path,
+        "NEGATIVE.csv": tmp_path / "negative.csv",
+        "INFINITE.csv": tmp_path / "infinite.csv",
+        "GAP.csv": tmp_path / "gap.csv",
+        "REPEATED.csv": tmp_path / "repeated.csv",
         "EMPTY": tmp_path / "empty",
         "NO_TIME.csv": tmp_path / "no_time.csv",
         "NO_REPLICAS.csv": tmp_path / "no_replicas.csv",
@@ -431,3 +482,19 @@ def test_a_detector_judge_without_a_registered_detector_learns_from_baselines(
     assert result["action"] == "rollback"
     names = {m["name"] for m in result["metrics"]}
     assert "detector/anomaly_score" in names and "kayenta/error_ratio" in names
+
+
+def test_shuffled_samples_give_the_verdict_of_sorted_ones(
+    aiops_home: Path, canary: Path, tmp_path: Path
+) -> None:
+    samples = load_dataset(canary).canary_samples
+    shuffled = samples.sample(frac=1.0, random_state=3)
+    shuffled["version"] = shuffled["version"].astype(str)
+    shuffled.to_csv(tmp_path / "shuffled.csv", index=False)
+    plain = decide(canary, ["canary-kayenta"])["canary"][0]
+    again = decide(
+        canary, ["canary-kayenta"], canary_samples=tmp_path / "shuffled.csv"
+    )["canary"][0]
+    assert again["version"] == plain["version"] == samples["version"].iloc[-1]
+    for key in ("action", "measurement", "score", "previous_version"):
+        assert again[key] == plain[key]

@@ -69,6 +69,16 @@ def _document(**spec: Any) -> dict[str, Any]:
         ),
         ({**_document(), "apiVersion": "v2"}, "apiVersion = 'v2'; input should"),
         ({"kind": "ScalingPolicy"}, "apiVersion = "),
+        (
+            _document(scaleDownStabilizationSeconds=float("inf")),
+            "spec.hpa.scaleDownStabilizationSeconds = inf; input should be a "
+            "finite number",
+        ),
+        (_document(tolerance="0.1"), "spec.hpa.tolerance = '0.1'; input should be"),
+        (
+            {**_document(), "spec": {"type": "predictive", "maxStalenessSteps": True}},
+            "spec.predictive.maxStalenessSteps = True; input should be a valid int",
+        ),
     ],
 )
 def test_bad_documents_name_the_field(document: dict[str, Any], message: str) -> None:

@@ -413,6 +413,21 @@ LATE = SUITE.replace(BAD_ERRORS % 8, BAD_ERRORS % 12.5)
             "/missing/out.json: folder ",
         ),
         (["--policies", "hpa,predictive"], SUITE, "aiops train forecaster"),
+        (
+            ["--policies", "hpa", "--scenarios", "diurnal,diurnal"],
+            SUITE,
+            "--scenarios names ['diurnal'] more than once",
+        ),
+        (
+            ["--policies", "hpa", "--json", "TMP"],
+            SUITE,
+            "is a folder; give a file name",
+        ),
+        (
+            ["--policies", "TYPO"],
+            SUITE,
+            "judges metrics ['error_ratoi'] the simulator does not sample",
+        ),
     ],
 )
 def test_bad_requests_give_one_line_and_write_nothing(
@@ -424,7 +439,14 @@ def test_bad_requests_give_one_line_and_write_nothing(
 ) -> None:
     suite = write_suite(tmp_path, suite_text)
     out = tmp_path / "out.json"
-    args = [a.replace("MISSING", str(tmp_path / "missing")) for a in args]
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(
+        "apiVersion: aiops/v1\nkind: CanaryPolicy\nmetadata: {name: typo}\n"
+        "spec: {judge: kayenta, metrics: [{name: error_ratoi}]}\n"
+    )
+    places = {"MISSING": str(tmp_path / "missing"), "TMP": str(tmp_path)}
+    places["TYPO"] = str(typo)
+    args = [places.get(a, a.replace("MISSING", places["MISSING"])) for a in args]
     if "--json" not in args:
         args += ["--json", str(out)]
     done = run_cli(aiops_home, "evaluate", "policy", "--suite", str(suite), *args)
@@ -470,3 +492,52 @@ def test_a_detector_judge_registers_its_cohort_detector(
     assert str(model.aliases["champion"]) == "1"
     totals = result.canary_totals()["canary-combined"]
     assert totals["bad_caught"] == totals["bad_deploys"] == 2
+
+
+def test_the_default_policies_run_on_scenarios_without_canaries(
+    aiops_home: Path, suite_path: Path
+) -> None:
+    done = run_cli(
+        aiops_home,
+        "evaluate",
+        "policy",
+        "--suite",
+        str(suite_path),
+        "--policies",
+        "hpa,keda,canary-kayenta,canary-combined",
+        "--scenarios",
+        "diurnal",
+        "--no-mlflow",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "| hpa |" in done.stdout and "| keda |" in done.stdout
+    assert "canary policy" not in done.stdout  # nothing released by canary
+
+
+def test_an_interrupted_evaluation_exits_130(aiops_home: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.conftest import aiops_command
+
+    environment = {**os.environ, **home_environment(aiops_home)}
+    process = subprocess.Popen(
+        [
+            *aiops_command(),
+            *("evaluate", "policy", "--policies", "hpa,keda,canary-kayenta"),
+            "--no-mlflow",
+        ],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # a shell without job control starts its children ignoring Ctrl-C
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    time.sleep(8)  # past the imports, into the suite (it takes about 30 s)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert stderr.strip().splitlines()[-1] == "aiops: interrupted"

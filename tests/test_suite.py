@@ -79,6 +79,7 @@ def test_at_hour_counts_from_the_judged_window(tmp_path: Path) -> None:
 
 
 def _suite(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "broken.yaml").write_text("name: [\n")
     path = tmp_path / "suite.yaml"
     path.write_text(text)
     return path
@@ -103,12 +104,26 @@ def _suite(tmp_path: Path, text: str) -> Path:
         ),
         (
             "name: s\nscenarios:\n  - {name: a, base: production, seed: -1}\n",
-            r"scenarios\[0\].seed = -1; expected an integer >= 0",
+            "scenarios.0.seed = -1; input should be greater than or equal to 0",
         ),
         (
             "name: s\nscenarios:\n  - {name: a, base: production, seed: 1,"
             " set: {workload: {noise: 2}}}\n",
             "workload.noise",
+        ),
+        (
+            "name: s\nscenarios:\n  - {name: a, base: production, seed: 1,"
+            " flashcrowds: []}\n",
+            "scenarios.0.flashcrowds = \\[\\]; extra inputs are not permitted",
+        ),
+        (
+            "name: s\nscenarios:\n  - {name: a, base: production, seed: 1,"
+            " set: {workload: 5}}\n",
+            "workload = 5; expected a mapping of workload settings",
+        ),
+        (
+            "name: s\nscenarios:\n  - {name: a, base: broken.yaml, seed: 1}\n",
+            "scenario broken.yaml: not valid YAML",
         ),
         ("name: s\nscenarios: [\n", "not valid YAML"),
         ("- 1\n", "expected a mapping with scenarios"),

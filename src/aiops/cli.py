@@ -645,7 +645,10 @@ def main() -> None:
     args = sys.argv[1:] or ["--help"]
     try:
         configure_environment()
-        command.main(args=args, prog_name="aiops", standalone_mode=False)
+        code = command.main(args=args, prog_name="aiops", standalone_mode=False)
+    except KeyboardInterrupt:
+        sys.stderr.write("aiops: interrupted\n")
+        sys.exit(130)
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except typer.Abort:
@@ -660,12 +663,22 @@ def main() -> None:
     except AiopsError as error:
         sys.stderr.write(f"aiops: error: {_one_line(str(error))}\n")
         sys.exit(1)
+    except BrokenPipeError:
+        # the reader of our output went away (`aiops ... | head`): not an error
+        sys.stderr.close()
+        sys.exit(0)
     except OSError as error:
         # The file system said no: a folder that cannot be written, a full disk.
         where = f" ({error.filename})" if error.filename else ""
         reason = error.strerror or str(error)
         sys.stderr.write(f"aiops: error: {_one_line(reason)}{where}\n")
         sys.exit(1)
+    # without standalone mode click returns the exit code of an interrupted
+    # command (130 after Ctrl-C) instead of raising it
+    if isinstance(code, int) and code != 0:
+        if code == 130:
+            sys.stderr.write("aiops: interrupted\n")
+        sys.exit(code)
 
 
 def _one_line(text: str) -> str:

@@ -105,7 +105,13 @@ def check_max_series(value: int | None) -> None:
 
 
 def check_output_file(path: Path | None, option: str = "--json") -> None:
-    """Refuse an output file whose folder does not exist (nothing is created)."""
+    """Refuse an output file whose folder does not exist, or a folder given
+    as the file (nothing is created)."""
+    if path is not None and (str(path) in ("", ".") or path.is_dir()):
+        raise ConfigError(
+            f"{option} {str(path) or repr('')}: is a folder; give a file name, "
+            f"e.g. {option} results.json"
+        )
     if path is not None and not path.parent.is_dir():
         raise ConfigError(
             f"{option} {path}: folder {path.parent} does not exist; create it or "

@@ -57,7 +57,9 @@ def read_telemetry(
         recorded = load_dataset(path)
         spec = load_scenario(scenario) if scenario else recorded.scenario
         samples = recorded.canary_samples
-        return recorded.wide(), spec, samples if len(samples) else None
+        if not len(samples):
+            return recorded.wide(), spec, None
+        return recorded.wide(), spec, normalise_samples(samples, str(path))
     if not path.is_file():
         raise DataError(f"telemetry {path} does not exist; pass a file or folder")
     if path.suffix not in (".csv", ".parquet"):
@@ -95,7 +97,13 @@ def read_telemetry(
 
 
 def read_canary_samples(path: Path) -> pd.DataFrame:
-    samples = _read_table(path)
+    """Cohort samples in time order, versions as text."""
+    return normalise_samples(_read_table(path), str(path))
+
+
+def normalise_samples(samples: pd.DataFrame, where: str) -> pd.DataFrame:
+    """Check cohort samples; put them in time order with versions as text."""
+    path = where
     needed = ["timestamp", "version", "cohort", *COHORT_METRICS]
     missing = [c for c in needed if c not in samples.columns]
     if missing:
@@ -103,8 +111,27 @@ def read_canary_samples(path: Path) -> pd.DataFrame:
             f"{path} lacks columns {missing}; expected {needed} (the "
             "canary_samples table of a dataset)"
         )
-    samples["timestamp"] = pd.to_datetime(samples["timestamp"], utc=True)
-    return samples
+    if samples.empty:
+        raise DataError(f"{path} holds no canary samples; pass a file with rows")
+    stamps = pd.to_datetime(
+        samples["timestamp"], utc=True, format="ISO8601", errors="coerce"
+    )
+    if stamps.isna().any():
+        bad = samples.loc[stamps.isna().to_numpy(), "timestamp"].iloc[0]
+        raise DataError(
+            f"{path}: timestamp {bad!r} is not a time; write ISO 8601 time stamps "
+            "such as 2026-01-05T10:00:00Z"
+        )
+    cohorts = sorted(set(samples["cohort"]) - {"canary", "baseline"})
+    if cohorts:
+        raise DataError(
+            f"{path}: cohort values {cohorts[:3]} are neither 'canary' nor 'baseline'"
+        )
+    samples["timestamp"] = stamps
+    samples["version"] = samples["version"].astype(str)
+    if "baseline_version" in samples:
+        samples["baseline_version"] = samples["baseline_version"].astype(str)
+    return samples.sort_values("timestamp", kind="stable", ignore_index=True)
 
 
 def _read_table(path: Path) -> pd.DataFrame:
@@ -163,7 +190,7 @@ def recommend_scaling(
         suffix = f":{region}" if len(regions) > 1 else ""
         replicas = _column(wide, f"{app_name}:kube_deployment_replicas{suffix}")
         ready_column = f"{app_name}:kube_deployment_status_replicas_available{suffix}"
-        ready = wide.get(ready_column, replicas)
+        ready = _column(wide, ready_column) if ready_column in wide else replicas
         load = _column(wide, f"{app_name}:http_requests_total{suffix}")
         with np.errstate(divide="ignore", invalid="ignore"):
             share = np.where(entry > 0, load / entry, 0.0)
@@ -280,8 +307,13 @@ def _cohort_scorer(
             "source": canary_model,
             "run_id": model.metadata.run_id,
         }
-    healthy = samples[samples["cohort"] == "baseline"]
-    healthy = healthy[healthy["version"] != version]
+    # baselines of releases before this one: nothing from its future
+    started = samples.loc[samples["version"] == version, "timestamp"].min()
+    healthy = samples[
+        (samples["cohort"] == "baseline")
+        & (samples["version"] != version)
+        & (samples["timestamp"] < started)
+    ]
     if len(healthy) < MIN_HEALTHY_SAMPLES:
         raise DataError(
             f"the {document.spec.judge} judge needs the canary detector "
@@ -303,7 +335,16 @@ def judge_latest_canary(
 ) -> dict[str, Any]:
     """The analysis of the latest canary release in ``samples`` (or of
     ``version``), measurement by measurement, up to the last sample."""
-    versions = list(dict.fromkeys(samples["version"]))
+    declared = [metric.name for metric in document.spec.metrics]
+    unknown = [name for name in declared if name not in samples.columns]
+    if unknown:
+        raise ConfigError(
+            f"policy {document.metadata.name!r} judges metrics {unknown} the "
+            f"samples lack; they hold {list(COHORT_METRICS)}"
+        )
+    # releases in the order they started
+    starts = samples.groupby("version", sort=False)["timestamp"].min().sort_values()
+    versions = [str(v) for v in starts.index]
     chosen = version or (versions[-1] if versions else None)
     if chosen is None or chosen not in versions:
         raise DataError(
@@ -343,10 +384,12 @@ def judge_latest_canary(
         measured_at = cut
         if decision.action != "continue":
             break
-    # the version in service when the canary started: the last other one
-    # sampled before it (None when it was never a canary itself)
-    before = samples[(samples["version"] != chosen) & (samples["timestamp"] < started)]
-    old = str(before["version"].iloc[-1]) if len(before) else None
+    # the version in service when the canary started: the baseline's
+    if "baseline_version" in mine and mine["baseline_version"].notna().any():
+        old: str | None = str(mine["baseline_version"].dropna().iloc[0])
+    else:  # a table without it: the last other release started before
+        earlier = [v for v in versions if starts[v] < started and v != chosen]
+        old = earlier[-1] if earlier else None
     result: dict[str, Any] = {
         "policy": document.metadata.name,
         "judge": document.spec.judge,
@@ -390,7 +433,13 @@ def decide(
     canary_model: str = "models:/aiops-canary-lstm@champion",
 ) -> dict[str, Any]:
     """The JSON-ready recommendation of every policy in ``policies``."""
+    if version is not None and not version.strip():
+        raise ConfigError("--version is empty; give a version or leave it out")
     documents: list[PolicyDocument] = [load_document(name) for name in policies]
+    names = [document.metadata.name for document in documents]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ConfigError(f"policies {repeated} are given more than once")
     wide, spec, samples = read_telemetry(telemetry, scenario)
     if canary_samples is not None:
         samples = read_canary_samples(canary_samples)
@@ -438,6 +487,13 @@ def _column(wide: pd.DataFrame, name: str) -> pd.Series:
             f"telemetry column {name!r} has {int(values.isna().sum())} missing "
             "values; fill or drop those rows first"
         )
+    bad = ~np.isfinite(values.to_numpy()) | (values.to_numpy() < 0)
+    if bad.any():
+        first = values.index[np.flatnonzero(bad)[0]]
+        raise DataError(
+            f"telemetry column {name!r} has {int(bad.sum())} infinite or negative "
+            f"values (first at {first}); rates and replica counts are >= 0"
+        )
     return values
 
 
@@ -448,6 +504,12 @@ def _step_seconds(wide: pd.DataFrame) -> float:
         )
     steps = np.diff(wide.index.asi8) / 1e9
     step = float(np.median(steps))
-    if step <= 0:
-        raise DataError("telemetry time stamps repeat; expected one row per step")
+    off = np.flatnonzero(steps != step)
+    if step <= 0 or off.size:
+        where = wide.index[off[0] + 1] if off.size else wide.index[1]
+        raise DataError(
+            f"telemetry is not one row per {step:g} s step: {max(off.size, 1)} "
+            f"gap(s) or repeated time stamps, the first at {where}; resample it "
+            "to a regular grid"
+        )
     return step

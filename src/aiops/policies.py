@@ -68,7 +68,10 @@ API_VERSION = "aiops/v1"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # strict: "0.5" is not a number nor `true` a count; no infinite settings
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, strict=True, allow_inf_nan=False
+    )
 
 
 class Metadata(_Strict):
@@ -230,6 +233,8 @@ def load_document(source: str | Path | dict[str, Any]) -> PolicyDocument:
     else:
         path = resolve_policy_path(source)
         where = path.name
+        if path.is_dir():
+            raise ConfigError(f"policy {path} is a folder; expected a YAML file")
         if not path.is_file():
             raise ConfigError(f"policy file {path} does not exist")
         try:

@@ -26,6 +26,7 @@ import pandas as pd
 from aiops.canary_loop import (
     BUILTIN,
     CanaryOutcome,
+    canary_scenarios,
     canary_totals,
     cohort_samples,
     detector_scorer,
@@ -43,6 +44,7 @@ from aiops.policies import (
     load_document,
     resolve_policy_path,
 )
+from aiops.simulator.cohorts import COHORT_METRICS as METRICS
 from aiops.suite import Suite, load_suite
 
 logger = logging.getLogger(__name__)
@@ -87,12 +89,18 @@ class PolicyBenchmarkResult:
         for name, total in scaling.items():
             if name == REACTIVE_BASELINE or base is None:
                 continue
-            saving = 1.0 - total["cost_usd"] / base["cost_usd"]
+            saving = (
+                1.0 - total["cost_usd"] / base["cost_usd"]
+                if base["cost_usd"] > 0
+                else math.nan  # free replicas: no saving to speak of
+            )
             extra = total["slo_violation_minutes"] - base["slo_violation_minutes"]
             found[name] = {
                 "cost_saving_vs_hpa": round(saving, 4),
                 "extra_slo_minutes_vs_hpa": extra,
-                "met": bool(saving >= COST_SAVING_TARGET and extra <= 0),
+                "met": bool(saving >= COST_SAVING_TARGET and extra <= 0)
+                if math.isfinite(saving)
+                else None,
             }
         canary = self.canary_totals()
         kayenta = canary.get(KAYENTA_BASELINE)
@@ -169,7 +177,7 @@ def scaling_table(
         saving = target.get("cost_saving_vs_hpa")
         lines.append(
             f"| {name} | {total['replica_hours']:.0f} | {total['cost_usd']:.2f} | "
-            f"{'-' if saving is None else f'{-saving:+.1%}'} | "
+            f"{_share(saving)} | "
             f"{total['slo_violation_minutes']:.0f} | "
             f"{total['latency_slo_minutes']:.0f} | {total['error_slo_minutes']:.0f} | "
             f"{total['dropped_requests']:.0f} | {total['scaling_actions']:.0f} | "
@@ -296,12 +304,23 @@ def run_policy_benchmark(
     detector = None
     judged = pd.DataFrame()
     detector_info: dict[str, Any] = {}
+    for name, document in canary_docs.items():
+        unknown = [m.name for m in document.spec.metrics if m.name not in METRICS]
+        if unknown:
+            raise ConfigError(
+                f"policy {name!r} judges metrics {unknown} the simulator does "
+                f"not sample; expected some of {list(METRICS)}"
+            )
+    if not canary_scenarios(loaded):
+        canary_docs = {}  # nothing releases by canary in this selection
+        logger.info("no scenario releases by canary; the canary policies rest")
     if any(d.spec.judge != "kayenta" for d in canary_docs.values()):
         healthy, judged = cohort_samples(loaded)
         if healthy.empty:
             raise ConfigError(
-                "the detector-based canary judges learn from healthy canary "
-                "releases, and no scenario of this suite releases by canary"
+                "the detector-based canary judges learn from the canary releases "
+                "of the warm-ups, and these scenarios have none; lengthen "
+                "warmup_days"
             )
         fit_began = time.perf_counter()
         detector = train_cohort_detector(healthy, seed=detector_seed)
@@ -370,6 +389,9 @@ def _select(suite: Suite, names: list[str] | None) -> Suite:
     if not names:
         return suite
     known = {s.name: s for s in suite.scenarios}
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(f"--scenarios names {repeated} more than once")
     missing = [n for n in names if n not in known]
     if missing:
         raise ConfigError(
@@ -473,6 +495,12 @@ def _policy_metrics(
                 if math.isfinite(value):
                     metrics[f"{canary_outcome.scenario}.{key}"] = value
     return metrics
+
+
+def _share(saving: float | None) -> str:
+    if saving is None or not math.isfinite(saving):
+        return "-"
+    return f"{-saving + 0.0:+.1%}" if round(saving, 3) != 0 else "0.0%"
 
 
 def _fmt(value: float) -> str:

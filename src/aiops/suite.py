@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aiops.config import scenarios_dir
 from aiops.errors import ConfigError
-from aiops.simulator.loading import describe_error, load_scenario, parse_scenario
+from aiops.simulator.loading import load_scenario, parse_scenario
 from aiops.simulator.spec import PROFILES, ScenarioSpec
 
 HOUR_S = 3600.0
@@ -136,7 +136,12 @@ def load_suite(name_or_path: str | Path) -> Suite:
     try:
         suite = SuiteSpec.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(f"suite {path.name}: {describe_error(error)}") from None
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "suite"
+        value = repr(first.get("input"))
+        value = value if len(value) <= 60 else value[:57] + "..."
+        message = first["msg"].removeprefix("Value error, ").lower()
+        raise ConfigError(f"suite {path.name}: {field} = {value}; {message}") from None
 
     names = [entry.name for entry in suite.scenarios]
     repeated = sorted({name for name in names if names.count(name) > 1})
@@ -151,9 +156,15 @@ def load_suite(name_or_path: str | Path) -> Suite:
 
 def _build(entry: SuiteEntry, suite: SuiteSpec, path: Path) -> SuiteScenario:
     base_path = _base_path(entry.base, path)
-    raw = yaml.safe_load(base_path.read_text())
     load_scenario(base_path)  # the base must be valid on its own
+    raw = yaml.safe_load(base_path.read_text())
     merged = _deep_merge(raw, entry.set)
+    workload = merged.get("workload")
+    if not isinstance(workload, dict):
+        raise ConfigError(
+            f"suite {path.name}: scenario {entry.name!r}: workload = {workload!r}; "
+            "expected a mapping of workload settings"
+        )
 
     days = suite.warmup_days + suite.days
     total_s = days * 86400.0
@@ -175,7 +186,7 @@ def _build(entry: SuiteEntry, suite: SuiteSpec, path: Path) -> SuiteScenario:
         merged["description"] = entry.description
     if entry.start is not None:
         merged["start"] = entry.start.isoformat()
-    merged.setdefault("workload", {})["flash_crowds"] = [
+    workload["flash_crowds"] = [
         {
             "start": fraction(crowd.at_hour, "flash crowd"),
             "duration_s": crowd.duration_s,

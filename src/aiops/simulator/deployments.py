@@ -540,7 +540,8 @@ def deploy_frame(
 
 def canary_frame(index: pd.DatetimeIndex, releases: list[Release]) -> pd.DataFrame:
     """Long frame of every canary release's cohort samples: timestamp,
-    version, cohort (canary or baseline) and the cohort metrics."""
+    version, the baseline's version, cohort (canary or baseline) and the
+    cohort metrics."""
     parts = []
     for release in releases:
         if release.cohorts is None:
@@ -548,6 +549,7 @@ def canary_frame(index: pd.DatetimeIndex, releases: list[Release]) -> pd.DataFra
         for cohort, frame in zip(("canary", "baseline"), release.cohorts, strict=True):
             part = frame.reset_index(drop=True)
             part.insert(0, "cohort", cohort)
+            part.insert(0, "baseline_version", release.old)
             part.insert(0, "version", release.new)
             part.insert(0, "timestamp", index[frame.index.to_numpy()])
             parts.append(part)

@@ -160,11 +160,16 @@ def load_dataset(path: str | Path, verify: bool = True) -> Telemetry:
             f"{folder} holds no manifest.json; expected a folder written by "
             "aiops.simulator.write_dataset"
         )
-    manifest: dict[str, Any] = json.loads(manifest_path.read_text())
-    if manifest.get("format") != FORMAT:
+    try:
+        manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+    except json.JSONDecodeError as error:
         raise DataError(
-            f"{manifest_path}: format = {manifest.get('format')!r}; expected {FORMAT!r}"
-        )
+            f"{manifest_path} is not valid JSON ({error.msg} at line {error.lineno}); "
+            "the dataset is damaged, write it again"
+        ) from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise DataError(f"{manifest_path}: format = {found!r}; expected {FORMAT!r}")
     frames = {}
     for table in TABLES:
         file = folder / f"{table}.parquet"

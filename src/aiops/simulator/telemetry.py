@@ -57,6 +57,7 @@ ROLLOUT_COLUMNS = ("timestamp", "version", "traffic_ratio")
 CANARY_COLUMNS = (
     "timestamp",
     "version",
+    "baseline_version",
     "cohort",
     "error_ratio",
     "latency_p99_seconds",
