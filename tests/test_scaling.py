@@ -192,3 +192,27 @@ def test_predictive_falls_back_on_missing_or_stale_forecasts(
     decided = policy.decide(observe(10, 0.6, step=step))
     assert decided == (10 if falls_back else 30)
     assert policy.fallback_decisions == (1 if falls_back else 0)
+
+
+def test_a_surge_does_not_inflate_the_calibration() -> None:
+    # the forecast is right (ratio 1.0) except for 30 steps of a surge at 2x
+    n = 200
+    rates = np.full(n, 500.0)
+    rates[100:130] = 1000.0
+
+    def calibration_after(max_ratio: float) -> float:
+        policy = PredictiveScaling(
+            np.full(n, 500.0),
+            lead_steps=1,
+            surprise_ratio=math.inf,
+            calibration_window_s=3600.0 * 6,
+            calibration_quantile=0.99,
+            calibration_max_ratio=max_ratio,
+        )
+        policy.reset()
+        for k in range(n):
+            policy.decide(observe(10, step=k, time_s=60.0 * k, request_rate=rates[k]))
+        return policy.calibration(observe(step=n, time_s=60.0 * n, request_rate=500.0))
+
+    assert calibration_after(math.inf) == pytest.approx(2.0)  # held up for hours
+    assert calibration_after(1.3) == pytest.approx(1.0)

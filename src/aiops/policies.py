@@ -126,6 +126,9 @@ class PredictiveSpec(_Strict):
     calibration_quantile: float = Field(
         default=0.99, gt=0.0, lt=1.0, alias="calibrationQuantile"
     )
+    calibration_max_ratio: float | None = Field(
+        default=None, gt=1.0, alias="calibrationMaxRatio"
+    )
     fallback: HPASpec = Field(default_factory=lambda: HPASpec(type="hpa"))
 
 
@@ -323,6 +326,7 @@ def _predictive(
         surprise_ratio=spec.surprise_ratio,
         calibration_window_s=spec.calibration_window_s,
         calibration_quantile=spec.calibration_quantile,
+        calibration_max_ratio=spec.calibration_max_ratio or math.inf,
     )
 
 

@@ -186,6 +186,7 @@ class PredictiveScaling:
         surprise_ratio: float = 1.1,
         calibration_window_s: float = 0.0,
         calibration_quantile: float = 0.99,
+        calibration_max_ratio: float = math.inf,
     ) -> None:
         self.forecast = forecast
         self.lead_steps = lead_steps
@@ -196,6 +197,7 @@ class PredictiveScaling:
         self.surprise_ratio = surprise_ratio
         self.calibration_window_s = calibration_window_s
         self.calibration_quantile = calibration_quantile
+        self.calibration_max_ratio = calibration_max_ratio
         self._errors: deque[tuple[float, float]] = deque()
         self._ranked: list[float] = []  # the same ratios, sorted
         self._values: np.ndarray | None = None
@@ -262,8 +264,11 @@ class PredictiveScaling:
         expected = self.forecast_at(obs.step - self.lead_steps)
         if expected is not None and expected > 0 and obs.traffic_share > 0:
             ratio = obs.request_rate / (expected * obs.traffic_share)
-            errors.append((obs.time_s, ratio))
-            bisect.insort(ranked, ratio)
+            # a surge far past the forecast is not its everyday error: left
+            # in, it would hold the fleet up for a whole window after
+            if ratio <= self.calibration_max_ratio:
+                errors.append((obs.time_s, ratio))
+                bisect.insort(ranked, ratio)
         while errors and errors[0][0] < obs.time_s - self.calibration_window_s:
             _, gone = errors.popleft()
             del ranked[bisect.bisect_left(ranked, gone)]
