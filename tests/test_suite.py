@@ -94,6 +94,12 @@ def _suite(tmp_path: Path, text: str) -> Path:
             "flash crowd at_hour = 30 lies past the judged window of 24 hours",
         ),
         (
+            "name: s\ndays: 1\nscenarios:\n  - {name: a, base: production, seed: 1,"
+            " faults: [{kind: cache_stampede, target: redis, at_hour: 23,"
+            " duration_s: 7200}]}\n",
+            "lasting 7200 s runs past the end of the judged window",
+        ),
+        (
             "name: s\nscenarios:\n  - {name: a, base: nowhere.yaml, seed: 1}\n",
             "base 'nowhere.yaml' is neither a profile",
         ),

@@ -163,6 +163,14 @@ def run_scaling_suite(
             "train and register a forecaster first (`aiops train forecaster`)"
         )
 
+    for scenario in suite.scenarios:
+        app = scenario.spec.services[scenario.spec.service_of_kind("app") or ""]
+        if app.autoscaling is None:
+            raise ConfigError(
+                f"scenario {scenario.name!r}: its app fleet is not autoscaled, so "
+                "a scaling policy has nothing to decide; give it autoscaling or "
+                "leave it out (--scenarios)"
+            )
     outcomes: list[PolicyOutcome] = []
     for scenario in suite.scenarios:
         began = time.perf_counter()

@@ -261,9 +261,10 @@ def load_document(source: str | Path | dict[str, Any]) -> PolicyDocument:
         if first["type"] == "value_error":  # a cross-field check: no one value
             message = first["msg"].removeprefix("Value error, ")
             raise ConfigError(f"{where}: {field}: {message}") from None
-        value = first.get("input")
+        value = repr(first.get("input"))
+        value = value if len(value) <= 60 else value[:57] + "..."
         raise ConfigError(
-            f"{where}: {field} = {value!r}; {first['msg'].lower()}"
+            f"{where}: {field} = {value}; {first['msg'].lower()}"
         ) from None
 
 

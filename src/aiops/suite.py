@@ -170,13 +170,20 @@ def _build(entry: SuiteEntry, suite: SuiteSpec, path: Path) -> SuiteScenario:
     total_s = days * 86400.0
     warmup_s = suite.warmup_days * 86400.0
 
-    def fraction(at_hour: float, what: str) -> float:
+    def fraction(at_hour: float, what: str, duration_s: float = 0.0) -> float:
         offset = warmup_s + at_hour * HOUR_S
         if at_hour * HOUR_S >= suite.days * 86400.0:
             raise ConfigError(
                 f"suite {path.name}: scenario {entry.name!r}: {what} at_hour = "
                 f"{at_hour:g} lies past the judged window of {suite.days * 24:g} "
                 "hours; move it earlier or raise days"
+            )
+        if offset + duration_s > total_s:
+            raise ConfigError(
+                f"suite {path.name}: scenario {entry.name!r}: {what} at_hour = "
+                f"{at_hour:g} lasting {duration_s:g} s runs past the end of the "
+                f"judged window ({suite.days * 24:g} hours); start it earlier or "
+                "shorten it"
             )
         return offset / total_s
 
@@ -188,7 +195,7 @@ def _build(entry: SuiteEntry, suite: SuiteSpec, path: Path) -> SuiteScenario:
         merged["start"] = entry.start.isoformat()
     workload["flash_crowds"] = [
         {
-            "start": fraction(crowd.at_hour, "flash crowd"),
+            "start": fraction(crowd.at_hour, "flash crowd", crowd.duration_s),
             "duration_s": crowd.duration_s,
             "multiplier": crowd.multiplier,
             "ramp_s": crowd.ramp_s,
@@ -199,7 +206,7 @@ def _build(entry: SuiteEntry, suite: SuiteSpec, path: Path) -> SuiteScenario:
         {
             "kind": fault.kind,
             "target": fault.target,
-            "start": fraction(fault.at_hour, f"fault {fault.kind}"),
+            "start": fraction(fault.at_hour, f"fault {fault.kind}", fault.duration_s),
             "duration_s": fault.duration_s,
             "intensity": fault.intensity,
             "onset": fault.onset,
