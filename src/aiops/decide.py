@@ -38,8 +38,9 @@ from aiops.scaling import Observation, PredictiveScaling
 from aiops.simulator.cohorts import COHORT_METRICS
 from aiops.simulator.spec import ScenarioSpec
 
-# fewest healthy cohort samples a detector is trained on when none is registered
-MIN_HEALTHY_SAMPLES = 100
+# fewest healthy cohort samples (two releases of baselines) a detector is
+# trained on when none is registered
+MIN_HEALTHY_SAMPLES = 60
 
 
 def read_telemetry(
