@@ -349,7 +349,8 @@ def judge_latest_canary(
     chosen = version or (versions[-1] if versions else None)
     if chosen is None or chosen not in versions:
         raise DataError(
-            f"no canary samples of version {chosen!r}; the samples hold {versions[-5:]}"
+            f"no canary samples of version {chosen!r}; the latest in the samples are "
+            f"{versions[-5:]} ({len(versions)} in all)"
         )
     scorer = None
     detector_note: dict[str, Any] = {}
