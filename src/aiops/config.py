@@ -103,3 +103,39 @@ def load_model_config(
             raise ConfigError(f"unknown {family} parameter {key!r}; allowed: {allowed}")
         config[key] = value
     return config
+
+
+def read_yaml_mapping(path: Path, what: str, holds: str) -> dict[str, Any]:
+    """The mapping at the top of a YAML file. A missing file, invalid YAML
+    (with its line and column) or another kind of document is refused in one
+    line naming ``what`` (e.g. "suite") and the file; ``holds`` says what the
+    mapping should hold."""
+    if path.is_dir():
+        raise ConfigError(f"{what} {path} is a folder; expected a YAML file")
+    if not path.is_file():
+        raise ConfigError(f"{what} file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        problem = getattr(error, "problem", None) or "invalid YAML"
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(
+            f"{what} {path.name}: not valid YAML{where}: {problem}; fix the file"
+        ) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{what} {path.name}: expected a mapping with {holds}")
+    return raw
+
+
+def first_validation_error(error: Any) -> str:
+    """``field = value; what is wrong`` for the first error of a pydantic
+    ``ValidationError``, the value shortened to one readable line."""
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "value_error":  # a cross-field check: no one value
+        return f"{field}: {message}" if field else message
+    value = repr(first.get("input"))
+    value = value if len(value) <= 60 else value[:57] + "..."
+    return f"{field} = {value}; {message.lower()}"

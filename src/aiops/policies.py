@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from aiops.canary import (
@@ -53,7 +52,7 @@ from aiops.canary import (
     MetricSpec,
     Scorer,
 )
-from aiops.config import data_dir
+from aiops.config import data_dir, first_validation_error, read_yaml_mapping
 from aiops.errors import ConfigError
 from aiops.scaling import (
     HorizontalPodAutoscaler,
@@ -235,16 +234,8 @@ def load_document(source: str | Path | dict[str, Any]) -> PolicyDocument:
         raw: Any = source
     else:
         path = resolve_policy_path(source)
-        where = path.name
-        if path.is_dir():
-            raise ConfigError(f"policy {path} is a folder; expected a YAML file")
-        if not path.is_file():
-            raise ConfigError(f"policy file {path} does not exist")
-        try:
-            raw = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as error:
-            problem = getattr(error, "problem", None) or "invalid YAML"
-            raise ConfigError(f"{where}: not valid YAML: {problem}") from None
+        where = f"policy {path.name}"
+        raw = read_yaml_mapping(path, "policy", "apiVersion, kind, spec")
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping with apiVersion, kind, spec")
     kind = raw.get("kind")
@@ -256,16 +247,7 @@ def load_document(source: str | Path | dict[str, Any]) -> PolicyDocument:
     try:
         return model.model_validate(raw)
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        if first["type"] == "value_error":  # a cross-field check: no one value
-            message = first["msg"].removeprefix("Value error, ")
-            raise ConfigError(f"{where}: {field}: {message}") from None
-        value = repr(first.get("input"))
-        value = value if len(value) <= 60 else value[:57] + "..."
-        raise ConfigError(
-            f"{where}: {field} = {value}; {first['msg'].lower()}"
-        ) from None
+        raise ConfigError(f"{where}: {first_validation_error(error)}") from None
 
 
 def load_policy(source: str | Path | dict[str, Any]) -> ScalingPolicyDocument:

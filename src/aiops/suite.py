@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from aiops.config import scenarios_dir
+from aiops.config import first_validation_error, read_yaml_mapping, scenarios_dir
 from aiops.errors import ConfigError
 from aiops.simulator.loading import load_scenario, parse_scenario
 from aiops.simulator.spec import PROFILES, ScenarioSpec
@@ -124,24 +124,12 @@ def load_suite(name_or_path: str | Path) -> Suite:
                 f"unknown suite {text!r}; expected one of {', '.join(known)} "
                 "or a path to a suite YAML file"
             )
-    if not path.is_file():
-        raise ConfigError(f"suite file {path} not found; expected a YAML file")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        problem = getattr(error, "problem", None) or "invalid YAML"
-        raise ConfigError(f"suite {path.name}: not valid YAML: {problem}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"suite {path.name}: expected a mapping with scenarios")
+    raw = read_yaml_mapping(path, "suite", "scenarios")
     try:
         suite = SuiteSpec.model_validate(raw)
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "suite"
-        value = repr(first.get("input"))
-        value = value if len(value) <= 60 else value[:57] + "..."
-        message = first["msg"].removeprefix("Value error, ").lower()
-        raise ConfigError(f"suite {path.name}: {field} = {value}; {message}") from None
+        detail = first_validation_error(error)
+        raise ConfigError(f"suite {path.name}: {detail}") from None
 
     names = [entry.name for entry in suite.scenarios]
     repeated = sorted({name for name in names if names.count(name) > 1})
