@@ -4,14 +4,19 @@ value ends in one line on stderr rather than minutes later in a traceback."""
 from __future__ import annotations
 
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 import yaml
+from rich.console import Console
 
 from aiops.config import load_model_config
 from aiops.errors import ConfigError
+
+# The commands' standard output; tables keep their width in a file or a pipe.
+console = Console(width=None if sys.stdout.isatty() else 200)
 
 # A year at one-minute steps is the longest run the simulator is built for.
 MAX_DAYS = 366
