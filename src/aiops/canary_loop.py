@@ -108,12 +108,6 @@ def cohort_samples(suite: Suite) -> tuple[pd.DataFrame, pd.DataFrame]:
     )
 
 
-def healthy_samples(suite: Suite) -> pd.DataFrame:
-    """Cohort samples of every release in the warm-up of the suite's canary
-    scenarios (the warm-up holds no bad release)."""
-    return cohort_samples(suite)[0]
-
-
 def held_out_auc_pr(detector: Any, judged: pd.DataFrame) -> float:
     """How well the detector's scores single out the canary cohorts of bad
     releases among all judged-window cohort samples (AUC-PR), each cohort of

@@ -31,7 +31,7 @@ import pandas as pd
 
 from aiops.errors import ConfigError
 from aiops.policies import ScalingPolicyDocument, build_policy, forecast_quantile
-from aiops.scaling import Observation, ScalingPolicy
+from aiops.scaling import HorizontalPodAutoscaler, Observation, ScalingPolicy
 from aiops.simulator import Telemetry, simulate
 from aiops.suite import Suite, SuiteScenario
 
@@ -199,8 +199,6 @@ def run_scaling_suite(
 
 def observed_load(scenario: SuiteScenario) -> pd.Series:
     """The entry's request rate over the whole run (any policy sees the same)."""
-    from aiops.scaling import HorizontalPodAutoscaler
-
     telemetry = simulate(
         scenario.spec,
         days=scenario.days,
