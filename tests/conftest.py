@@ -9,6 +9,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,3 +83,30 @@ def aiops_command() -> list[str]:
     """The installed ``aiops`` command of the interpreter running the tests."""
     script = Path(sys.executable).with_name("aiops")
     return [str(script)] if script.exists() else [sys.executable, "-m", "aiops.cli"]
+
+
+def log_forecaster(forecaster: Any, history: Any, name: str) -> str:
+    """Register a fitted load forecaster under ``name`` in the active MLflow
+    store, with the tail of ``history`` as its input example; the version."""
+    import mlflow
+    import pandas as pd
+
+    from aiops.pyfunc_models import LoadForecasterModel
+    from aiops.registry import log_and_register
+    from aiops.tracking import setup_mlflow
+
+    tail = history.iloc[-(forecaster.min_history_steps_ + 12) :]
+    example = pd.DataFrame(
+        {
+            "timestamp": tail.index.tz_convert("UTC").tz_localize(None),
+            "request_rate": tail.to_numpy(),
+        }
+    )
+    with mlflow.start_run(experiment_id=setup_mlflow()):
+        return log_and_register(
+            forecaster,
+            LoadForecasterModel(forecaster),
+            "load_forecaster.py",
+            name,
+            example,
+        )

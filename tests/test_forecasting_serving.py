@@ -12,6 +12,7 @@ import pytest
 from aiops.errors import ConfigError
 from aiops.forecasting import XGBForecaster
 from aiops.forecasting.serving import horizon_in_steps, parse_horizon
+from tests.conftest import log_forecaster
 from tests.test_cli import run_cli
 from tests.test_forecasting_xgb import SMALL, daily_load
 
@@ -26,28 +27,8 @@ def history() -> pd.Series:
 @pytest.fixture
 def registered(aiops_home: Path, history: pd.Series) -> str:
     """URI of a small forecaster registered in the test's MLflow store."""
-    import mlflow
-
-    from aiops.pyfunc_models import LoadForecasterModel
-    from aiops.registry import log_and_register
-    from aiops.tracking import setup_mlflow
-
     forecaster = XGBForecaster(**SMALL).fit(history)
-    tail = history.iloc[-(forecaster.min_history_steps_ + 12) :]
-    example = pd.DataFrame(
-        {
-            "timestamp": tail.index.tz_convert("UTC").tz_localize(None),
-            "request_rate": tail.to_numpy(),
-        }
-    )
-    with mlflow.start_run(experiment_id=setup_mlflow()):
-        version = log_and_register(
-            forecaster,
-            LoadForecasterModel(forecaster),
-            "load_forecaster.py",
-            MODEL,
-            example,
-        )
+    version = log_forecaster(forecaster, history, MODEL)
     return f"models:/{MODEL}/{version}"
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from aiops.policy_benchmark import run_policy_benchmark
 from aiops.suite import load_suite
-from tests.conftest import home_environment
+from tests.conftest import home_environment, log_forecaster
 from tests.test_cli import run_cli
 
 CANARY = (
@@ -74,14 +74,10 @@ def default_model_uri() -> str:
 def register_forecaster(days: int = 8, seed: int = 5) -> str:
     """Register a small XGBoost load forecaster in the active home under the
     name and alias of :func:`default_model_uri`; return that URI."""
-    import mlflow
     from mlflow import MlflowClient
 
     from aiops.forecasting import XGBForecaster
-    from aiops.pyfunc_models import LoadForecasterModel
-    from aiops.registry import log_and_register
     from aiops.simulator import load_scenario, simulate
-    from aiops.tracking import setup_mlflow
 
     uri = default_model_uri()
     name, alias = uri.removeprefix("models:/").split("@")
@@ -98,21 +94,7 @@ def register_forecaster(days: int = 8, seed: int = 5) -> str:
         max_train_rows=5000,
         n_jobs=1,  # two threads on a shared two-core machine thrash
     ).fit(rate)
-    tail = rate.iloc[-(forecaster.min_history_steps_ + 12) :]
-    example = pd.DataFrame(
-        {
-            "timestamp": tail.index.tz_convert("UTC").tz_localize(None),
-            "request_rate": tail.to_numpy(),
-        }
-    )
-    with mlflow.start_run(experiment_id=setup_mlflow()):
-        version = log_and_register(
-            forecaster,
-            LoadForecasterModel(forecaster),
-            "load_forecaster.py",
-            name,
-            example,
-        )
+    version = log_forecaster(forecaster, rate, name)
     MlflowClient().set_registered_model_alias(name, alias, version)
     return uri
 

@@ -7,10 +7,9 @@ import typing
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
-from aiops.config import scenarios_dir
+from aiops.config import read_yaml_mapping, scenarios_dir
 from aiops.errors import ConfigError
 from aiops.simulator.spec import PROFILES, ScenarioSpec
 
@@ -36,19 +35,7 @@ def load_scenario(name_or_path: str | Path) -> ScenarioSpec:
             f"scenario file {path} not found; expected a YAML file (profiles live "
             f"in {scenarios_dir()})"
         )
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(
-            f"scenario {path.name}: not valid YAML{where}: {problem}; fix the file"
-        ) from None
-    if not isinstance(raw, dict):
-        raise ConfigError(
-            f"scenario {path.name}: expected a mapping of field: value at the top"
-        )
+    raw = read_yaml_mapping(path, "scenario", "field: value pairs at the top")
     return parse_scenario(raw, source=path.name)
 
 
