@@ -141,6 +141,10 @@ def test_bad_suites_give_one_line(tmp_path: Path, text: str, message: str) -> No
     assert "\n" not in str(caught.value)
 
 
-def test_unknown_suite_names_the_known_ones() -> None:
+def test_unknown_suite_names_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown suite 'nope'; expected one of"):
         load_suite("nope")
+    # a path without a YAML suffix is still read as a file
+    (tmp_path / "notes").write_text("just text\n")
+    with pytest.raises(ConfigError, match="suite notes: expected a mapping"):
+        load_suite(str(tmp_path / "notes"))

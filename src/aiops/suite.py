@@ -114,7 +114,11 @@ def suites_dir() -> Path:
 def load_suite(name_or_path: str | Path) -> Suite:
     """Load a suite by name (a file in ``data/scenarios/suites``) or path."""
     text = str(name_or_path)
-    if isinstance(name_or_path, Path) or text.endswith((".yaml", ".yml")):
+    if (
+        isinstance(name_or_path, Path)
+        or text.endswith((".yaml", ".yml"))
+        or ("/" in text)
+    ):
         path = Path(name_or_path)
     else:
         path = suites_dir() / f"{text}.yaml"
